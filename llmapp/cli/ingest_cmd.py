@@ -1,0 +1,81 @@
+"""`llmapp ingest`: add, update and prune documents of a knowledge base."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from llmapp.cli.common import print_json, settings_from
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ingest")(ingest)
+
+
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files and folders (walked recursively).", show_default=False)],
+    kb: Annotated[str, typer.Option("--kb", help="Knowledge base: a name (under $LLMAPP_HOME) or a path.")],
+    include: Annotated[list[str], typer.Option("--include", help="Only files matching this glob (repeatable).")] = [],  # noqa: B006
+    exclude: Annotated[list[str], typer.Option("--exclude", help="Skip files matching this glob (repeatable).")] = [],  # noqa: B006
+    prune: Annotated[bool, typer.Option("--prune", help="Remove documents whose files are gone.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit non-zero if any file or row failed.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
+    embedder: Annotated[str | None, typer.Option(help="New knowledge bases only: 'minilm' (default), a local "
+                                                 "sentence-transformers folder, or 'hash' (tests).")] = None,
+    chunk_tokens: Annotated[int | None, typer.Option(help="Chunk budget in embedder tokens [default: window].")] = None,
+    chunk_overlap: Annotated[int | None, typer.Option(help="Tokens shared by consecutive chunks [default: 32].")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Texts per embedding batch [default: 64].")] = None,
+    id_field: Annotated[str | None, typer.Option(help="csv/tsv/jsonl: the id column [default: _id or id].")] = None,
+    title_field: Annotated[str | None, typer.Option(help="csv/tsv/jsonl: the title column [default: title].")] = None,
+    text_field: Annotated[str | None, typer.Option(help="csv/tsv/jsonl: the text column [default: text, "
+                                                   "content, body, passage or context].")] = None,
+    device: Annotated[str | None, typer.Option(help="torch device for embedding [default: cuda if present].")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Ingest documents (.txt .md .html .pdf .docx .csv .tsv .jsonl) into a knowledge base.
+
+    Re-running is cheap: unchanged files are skipped, changed files replace exactly their chunks, and only chunk
+    texts never seen before are embedded. Bad files are reported and skipped; exit code 1 when nothing at all
+    could be ingested (or, with --strict, when anything failed).
+    """
+    from ingest.embed import load_embedder
+    from ingest.loaders import LoadOptions
+    from ingest.pipeline import IngestOptions
+    from ingest.pipeline import ingest as run_ingest
+    from ingest.store import Manifest, is_knowledge_base
+
+    settings = settings_from(chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap, embedder=embedder,
+                             embed_batch_size=batch_size, device=device)
+    kb_path = settings.kb_path(kb)
+    model = settings.embedder
+    if is_knowledge_base(kb_path):
+        built_with = Manifest.read(kb_path).embedder["name"]
+        model = embedder or built_with
+    options = IngestOptions(
+        include=include, exclude=exclude, prune=prune, chunk_tokens=chunk_tokens or settings.chunk_tokens,
+        chunk_overlap=chunk_overlap, batch_size=settings.embed_batch_size, progress=not quiet,
+        load=LoadOptions(id_field=id_field, title_field=title_field, text_field=text_field),
+    )
+    report = run_ingest(kb_path, paths, load_embedder(model, device=settings.device), options)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        _print_summary(report, kb_path)
+    if not report.ingested_anything or (strict and report.files_failed):
+        raise typer.Exit(1)
+
+
+def _print_summary(report: object, kb_path: Path) -> None:
+    r = report.to_dict()  # type: ignore[attr-defined]
+    typer.echo(
+        f"{kb_path}: {r['files_added']} added, {r['files_updated']} updated, {r['files_unchanged']} unchanged, "
+        f"{r['files_removed']} removed, {len(r['files_failed'])} failed; "
+        f"{r['chunks_added']} chunks added, {r['chunks_removed']} removed, {r['texts_embedded']} texts embedded "
+        f"in {r['seconds']:.1f}s",
+        err=True,
+    )
+    for failure in r["files_failed"]:
+        where = f"{failure['path']}:{failure['line']}" if "line" in failure else failure["path"]
+        typer.secho(f"  failed: {where}: {failure['error']}", fg=typer.colors.YELLOW, err=True)

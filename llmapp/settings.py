@@ -1,0 +1,81 @@
+"""One settings object: CLI flags > LLMAPP_* environment variables > llmapp.yaml > defaults.
+
+Build it once at the edge (`Settings.load(...)`) and pass it down; nothing reads a global.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+
+from llmapp.errors import ConfigError, NotFoundError
+
+CONFIG_FILE = "llmapp.yaml"
+_KB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def default_home() -> Path:
+    return Path(platformdirs.user_data_dir("llmapp"))
+
+
+class Settings(BaseSettings):
+    """Everything configurable. Unknown keys in llmapp.yaml are rejected."""
+
+    model_config = SettingsConfigDict(env_prefix="LLMAPP_", extra="forbid", yaml_file=CONFIG_FILE)
+
+    home: Path = Field(default_factory=default_home, description="Where knowledge bases named by a plain name live.")
+    embedder: str | None = Field(
+        default=None, description="Sentence-transformers folder for new knowledge bases; default: the shipped MiniLM."
+    )
+    chunk_tokens: int | None = Field(
+        default=None, ge=16, description="Chunk budget in embedder tokens; default: the embedder's window."
+    )
+    chunk_overlap: int = Field(default=32, ge=0, description="Tokens shared by consecutive chunks.")
+    embed_batch_size: int = Field(default=64, ge=1, le=4096)
+    device: str | None = Field(default=None, description="torch device (cpu, cuda, cuda:1); default: cuda if present.")
+
+    @field_validator("home", mode="before")
+    @classmethod
+    def _expand_home(cls, value: Any) -> Any:
+        return Path(value).expanduser() if isinstance(value, (str, Path)) else value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, YamlConfigSettingsSource(settings_cls))
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """Settings with CLI overrides applied; `None` overrides mean "not given on the command line"."""
+        given = {key: value for key, value in overrides.items() if value is not None}
+        try:
+            return cls(**given)
+        except ValueError as exc:  # pydantic.ValidationError is a ValueError
+            raise ConfigError(f"invalid settings (flags, LLMAPP_* variables or {CONFIG_FILE}):\n{exc}") from exc
+
+    def kb_path(self, kb: str, must_exist: bool = False) -> Path:
+        """A knowledge base given as a name (a folder under `home`) or as a path."""
+        looks_like_path = "/" in kb or "\\" in kb or kb.startswith(".") or kb.startswith("~")
+        if looks_like_path:
+            path = Path(kb).expanduser()
+        elif _KB_NAME.match(kb):
+            path = self.home / kb
+        else:
+            raise ConfigError(
+                f"{kb!r} is not a valid knowledge base name: use letters, digits, '_', '-' or '.', "
+                "or give a path such as ./my-kb"
+            )
+        if must_exist and not (path / "manifest.json").is_file():
+            raise NotFoundError(f"no knowledge base at {path}: create it with `llmapp ingest FILES --kb {kb}`")
+        return path
