@@ -59,7 +59,9 @@ def discover(
             found.errors.append(LoadError(str(path), reason))
             continue
         for candidate in candidates:
-            real_paths.setdefault(os.path.realpath(candidate), candidate)
+            real = os.path.realpath(candidate)
+            if real not in real_paths or real == str(candidate):  # prefer the file over a link to it
+                real_paths[real] = candidate
     found.files = sorted(real_paths.values())
     return found
 
