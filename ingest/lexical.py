@@ -8,12 +8,12 @@ Saved as one .npz file of plain arrays: loading never unpickles.
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -119,22 +119,22 @@ class LexicalIndex:
         best = candidates[np.argsort(-scores[candidates], kind="stable")]
         return self.chunk_ids[best], scores[best].astype(np.float32)
 
-    def save(self, path: Path) -> None:
-        """Write to `path` (an open binary file or a path) as plain arrays."""
+    def to_bytes(self) -> bytes:
+        """The index as an .npz payload of plain arrays."""
         csc = self.weights
         terms = np.array(sorted(self.vocabulary, key=self.vocabulary.__getitem__), dtype=np.str_)
-        with open(path, "wb") as handle:
-            np.savez(
-                handle, chunk_ids=self.chunk_ids, terms=terms, data=csc.data, indices=csc.indices,
-                indptr=csc.indptr, shape=np.asarray(csc.shape, dtype=np.int64),
-                version=np.array(TOKENIZER_VERSION),
-            )
+        buffer = io.BytesIO()
+        np.savez(
+            buffer, chunk_ids=self.chunk_ids, terms=terms, data=csc.data, indices=csc.indices,
+            indptr=csc.indptr, shape=np.asarray(csc.shape, dtype=np.int64), version=np.array(TOKENIZER_VERSION),
+        )
+        return buffer.getvalue()
 
     @classmethod
-    def load(cls, path: Path) -> LexicalIndex:
+    def from_bytes(cls, payload: bytes) -> LexicalIndex:
         from scipy import sparse
 
-        with np.load(path, allow_pickle=False) as arrays:
+        with np.load(io.BytesIO(payload), allow_pickle=False) as arrays:
             shape = tuple(int(x) for x in arrays["shape"])
             weights = sparse.csc_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=shape)
             vocabulary = {str(term): i for i, term in enumerate(arrays["terms"])}

@@ -19,7 +19,7 @@ from typing import Any
 from ingest.chunk import ChunkOptions, chunk_document
 from ingest.documents import Document
 from ingest.embed import Embedder
-from ingest.errors import KnowledgeBaseError, LoadError
+from ingest.errors import IngestError, KnowledgeBaseError, LoadError
 from ingest.lexical import tokenize
 from ingest.loaders import LoadOptions, discover, load_file
 from ingest.store import FileChange, KnowledgeBase, Manifest, NewDocument, Writer
@@ -109,7 +109,7 @@ def ingest(
 
 def _manifest_for(embedder: Embedder, options: IngestOptions) -> Manifest:
     max_tokens = options.chunk_tokens or embedder.max_tokens
-    overlap = DEFAULT_OVERLAP if options.chunk_overlap is None else options.chunk_overlap
+    overlap = min(DEFAULT_OVERLAP, max_tokens // 4) if options.chunk_overlap is None else options.chunk_overlap
     return Manifest(embedder=embedder.spec(), chunking={"max_tokens": max_tokens, "overlap_tokens": overlap})
 
 
@@ -128,7 +128,10 @@ def _chunk_options(manifest: Manifest, embedder: Embedder, options: IngestOption
             f"chunk budget {stored['max_tokens']} tokens exceeds the embedder's window of {embedder.max_tokens}: "
             "longer chunks would be silently truncated. Use --chunk-tokens <= the window."
         )
-    return ChunkOptions(max_tokens=stored["max_tokens"], overlap_tokens=stored["overlap_tokens"])
+    try:
+        return ChunkOptions(max_tokens=stored["max_tokens"], overlap_tokens=stored["overlap_tokens"])
+    except ValueError as exc:
+        raise IngestError(f"bad chunking settings: {exc}") from exc
 
 
 def _plan_file(

@@ -259,9 +259,7 @@ class Snapshot:
         if self._lexical is None:
             payload = self._verified_file(LEXICAL, "lexical")
             if payload is not None:
-                import io
-
-                self._lexical = LexicalIndex.load(io.BytesIO(payload))  # type: ignore[arg-type]
+                self._lexical = LexicalIndex.from_bytes(payload)
             else:
                 ids, token_lists = self.tokens()
                 self._lexical = LexicalIndex.build(ids, token_lists)
@@ -486,13 +484,9 @@ class Writer:
             if lexical_index is None:
                 ids, token_lists = snap.tokens()
                 lexical_index = LexicalIndex.build(ids, token_lists)
-            import io
-
-            buffer = io.BytesIO()
-            lexical_index.save(buffer)  # type: ignore[arg-type]
             version = snap.version
         self._publish(DENSE, "dense", dense_bytes, version)
-        self._publish(LEXICAL, "lexical", buffer.getvalue(), version)
+        self._publish(LEXICAL, "lexical", lexical_index.to_bytes(), version)
 
     def _updated_dense(self, snap: Snapshot, added: Sequence[int], removed: Sequence[int]) -> Any:
         meta = snap._meta

@@ -1,0 +1,5 @@
+"""`python -m llmapp` runs the CLI."""
+
+from llmapp.cli import main
+
+main()
