@@ -48,6 +48,7 @@ _LINE_BREAK = re.compile(r"\n\s*")
 _WORD_GAP = re.compile(
     rf"\s+|(?<=[{_IDEOGRAPH}{_CJK_PUNCT}])(?=\S)|(?<=\S)(?=[{_IDEOGRAPH}])"
 )
+_CJK_EDGE = re.compile(rf"(?<=[{_IDEOGRAPH}{_CJK_PUNCT}])|(?=[{_IDEOGRAPH}])")
 _FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})(.*)$", re.MULTILINE)
 
 
@@ -92,7 +93,9 @@ class _Chunker:
         self.ends = [e for _, e in spans]
         self.sections = sorted(sections, key=lambda s: s.start)
         self.section_starts = [s.start for s in self.sections]
-        self.section_cuts = sorted({p for s in self.sections for p in (s.start, s.end)})
+        # a section edge inside a word (a loader's off-by-one) is not worth cutting the word for
+        edges = {p for s in self.sections for p in (s.start, s.end)}
+        self.section_cuts = sorted(p for p in edges if _between_words(text, p))
         self.fences = _fenced_blocks(text)
         self.fence_starts = [s for s, _ in self.fences]
         self.fence_cuts = sorted(p for f in self.fences for p in f)
@@ -282,3 +285,9 @@ def _fenced_blocks(text: str) -> list[tuple[int, int]]:
 
 def _closes(opening: str, fence: str, rest: str) -> bool:
     return fence[0] == opening[0] and len(fence) >= len(opening) and not rest.strip()
+
+
+def _between_words(text: str, pos: int) -> bool:
+    if pos <= 0 or pos >= len(text) or text[pos - 1].isspace() or text[pos].isspace():
+        return True
+    return _CJK_EDGE.match(text, pos) is not None
