@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import codecs
 import logging
-import unicodedata
+import re
 from pathlib import Path
 
 from ingest.errors import LoadError
@@ -24,6 +24,11 @@ _TRIED = "UTF-8, UTF-16, UTF-32 (with BOM), GB18030/GBK and Big5"
 _SAMPLE = 64 * 1024  # bytes looked at for the UTF-16 NUL pattern
 _MAX_CONTROL_RATIO = 0.01  # more control characters than this => binary
 _ALLOWED_CONTROLS = frozenset("\t\n\r\f\v\x1b")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+# Ideographs (and extension A), CJK and general punctuation, full-width forms, the middle dot.
+_NOT_CHINESE = re.compile(
+    r"[^\x00-\x7f\u00b7\u4e00-\u9fff\u3400-\u4dbf\u3000-\u303f\uff00-\uffef\u2000-\u206f]"
+)
 
 
 def decode_text(data: bytes, path: Path | str) -> str:
@@ -111,23 +116,9 @@ def _best_chinese(data: bytes, candidates: list[str]) -> str:
 
 def _plausible_chinese(text: str) -> bool:
     """Most non-ASCII characters of Chinese text are ideographs or CJK/full-width punctuation."""
-    wide = [ch for ch in text if ord(ch) > 0x7F]
-    if not wide:
-        return True
-    cjk = sum(1 for ch in wide if _is_cjk(ch))
-    return cjk >= 0.9 * len(wide)
-
-
-def _is_cjk(ch: str) -> bool:
-    code = ord(ch)
-    return (
-        0x4E00 <= code <= 0x9FFF  # unified ideographs
-        or 0x3400 <= code <= 0x4DBF  # extension A
-        or 0x3000 <= code <= 0x303F  # CJK punctuation
-        or 0xFF00 <= code <= 0xFFEF  # full-width forms
-        or 0x2000 <= code <= 0x206F  # general punctuation: “ ” — …
-        or unicodedata.category(ch) in ("Zs", "Pd", "Pi", "Pf", "Po", "Ps", "Pe")
-    )
+    sample = text[:_SAMPLE] + text[len(text) // 2 : len(text) // 2 + _SAMPLE]
+    wide = len(_NON_ASCII.findall(sample))
+    return len(_NOT_CHINESE.findall(sample)) <= 0.1 * wide
 
 
 def _looks_binary(text: str) -> bool:

@@ -296,6 +296,12 @@ def test_undecodable_text_names_the_encodings_tried(tmp_path: Path) -> None:
     assert "UTF-8" in reason and "GB18030" in reason and "Big5" in reason
 
 
+def test_implausible_chinese_decoding_is_refused_not_mojibake(tmp_path: Path) -> None:
+    path = tmp_path / "kana.txt"  # Japanese kana in GB18030 bytes: decodable, but not Chinese prose
+    path.write_bytes("これはひらがなとカタカナのテストです。ファイルはシフトではない。".encode("gb18030"))
+    assert "implausible" in failure(path)
+
+
 # --- limits and bad input --------------------------------------------------------------------------
 
 
