@@ -1,0 +1,213 @@
+"""Running a job end to end, evaluating a run on another file, and exporting a merged model.
+
+result = run_job(load_job(Path("job.yaml")))          # trains, writes the run folder
+metrics = evaluate_run(Path("runs/x"), Path("more.tsv"))
+report = export_run(Path("runs/x"), Path("merged/"))
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from finetune import rundir
+from finetune.config import Job, job_as_dict, parse_job
+from finetune.data import Loaded, file_sha256, load_records, split_records
+from finetune.errors import RunFolderError
+from finetune.models import folder_sha256, resolve_base_model
+from finetune.tasks import get_task
+from finetune.tasks.base import Task
+from finetune.training import is_main_process, train
+
+logger = logging.getLogger(__name__)
+progress_logger = logging.getLogger("finetune.progress")
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    metrics: dict[str, Any]
+    training: dict[str, Any]
+    data_report: dict[str, Any]
+
+
+@dataclass
+class Splits:
+    train: Loaded[Any]
+    validation: Loaded[Any] | None
+    train_records: list[Any]
+    validation_records: list[Any]
+
+
+def load_splits(job: Job, task: Task) -> Splits:
+    """Train and validation records; bad rows reported; a seeded split when there is no validation file."""
+    data = job.data
+    train = load_records(data.train, task.parser(data), data.max_bad_fraction)
+    if data.validation is None:
+        records, held = split_records(train.records, data.validation_split, job.train.seed)
+        return Splits(train, None, records, held)
+    labels = task.labels(data, train.records)
+    validation = load_records(data.validation, task.parser(data, labels), data.max_bad_fraction)
+    return Splits(train, validation, train.records, validation.records)
+
+
+def _data_report(splits: Splits, lengths: dict[str, Any]) -> dict[str, Any]:
+    files = {"train": splits.train.report()}
+    if splits.validation is not None:
+        files["validation"] = splits.validation.report()
+    return {
+        "files": files,
+        "train_examples": len(splits.train_records),
+        "validation_examples": len(splits.validation_records),
+        "token_lengths": lengths,
+    }
+
+
+def _manifest(job: Job, base: Path, splits: Splits, status: str) -> dict[str, Any]:
+    data = {"train": {"path": str(splits.train.path), "sha256": file_sha256(splits.train.path)}}
+    if splits.validation is not None:
+        data["validation"] = {
+            "path": str(splits.validation.path),
+            "sha256": file_sha256(splits.validation.path),
+        }
+    return {
+        "schema_version": rundir.SCHEMA_VERSION,
+        "task": job.task,
+        "status": status,
+        "base_model": {"name": job.base_model, "path": str(base), "sha256": folder_sha256(base)},
+        "data": data,
+        "versions": rundir.versions(),
+        "job": job_as_dict(job),
+        "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def _guard_run_dir(job: Job, run_dir: Path, resume: bool) -> None:
+    """Never silently restart over checkpoints, nor resume with a different job."""
+    checkpoint = rundir.last_checkpoint(run_dir)
+    if not resume and checkpoint is not None:
+        raise RunFolderError(
+            f"{run_dir} already has checkpoints (last: {checkpoint.name}); pass --resume to continue that "
+            "run, or choose another output_dir"
+        )
+    if resume and (run_dir / rundir.MANIFEST).is_file():
+        recorded = rundir.read_json(run_dir / rundir.MANIFEST)["job"]
+        current = job_as_dict(job)
+        changed = sorted(k for k in set(recorded) | set(current) if recorded.get(k) != current.get(k))
+        if changed:
+            raise RunFolderError(
+                f"--resume with a different job than the run's (changed: {', '.join(changed)}); "
+                "resume with the original job file or start a new output_dir"
+            )
+
+
+def _log_lengths(lengths: dict[str, Any]) -> None:
+    for split, stats in lengths.items():
+        if stats.get("count"):
+            progress_logger.info(
+                "%s token lengths: mean %.1f, p50 %d, p95 %d, max %d; %d of %d truncated at %d",
+                split,
+                stats["mean"],
+                stats["p50"],
+                stats["p95"],
+                stats["max"],
+                stats["truncated"],
+                stats["count"],
+                stats["max_length"],
+            )
+
+
+def run_job(job: Job, resume: bool = False) -> RunResult:
+    """Trains the job and writes its run folder (rank 0 writes; other DDP ranks only train)."""
+    task = get_task(job.task)
+    base = resolve_base_model(job.base_model)
+    run_dir = job.output_dir
+    main = is_main_process()
+    _guard_run_dir(job, run_dir, resume)
+    splits = load_splits(job, task)
+    prepared = task.prepare(job, base, splits.train_records, splits.validation_records)
+    report = _data_report(splits, prepared.lengths)
+    _log_lengths(prepared.lengths)
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        rundir.write_json(run_dir / rundir.DATA_REPORT, report)
+        rundir.write_json(run_dir / rundir.MANIFEST, _manifest(job, base, splits, "training"))
+    trainer, summary = train(job, prepared, run_dir, resume)
+    if not main:
+        return RunResult(run_dir, {}, summary, report)
+    return RunResult(run_dir, _finish(job, task, prepared, trainer, splits, base, summary), summary, report)
+
+
+def _finish(
+    job: Job, task: Task, prepared: Any, trainer: Any, splits: Splits, base: Path, summary: dict[str, Any]
+) -> dict[str, Any]:
+    """Saves the model, reloads it from the run folder and measures it: metrics describe what was saved."""
+    run_dir = job.output_dir
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    task.save(prepared, model, run_dir)
+    rundir.write_json(run_dir / "probe.json", {"inputs": prepared.probe})
+    manifest = _manifest(job, base, splits, "finished")
+    manifest["training"] = summary
+    manifest["parameters"] = {
+        "trainable": prepared.extra.get("trainable"),
+        "total": prepared.extra.get("total"),
+    }
+    rundir.write_json(run_dir / rundir.MANIFEST, manifest)
+    metrics = task.load(run_dir).evaluate(splits.validation_records)
+    metrics["training"] = {
+        k: summary.get(k)
+        for k in (
+            "global_step",
+            "train_runtime",
+            "train_loss",
+            "train_tokens_per_second",
+            "wall_seconds",
+            "resumed",
+            "best_checkpoint",
+        )
+    }
+    if "eval_loss_before" in prepared.extra:
+        metrics["eval_loss_before"] = prepared.extra["eval_loss_before"]
+    rundir.write_json(run_dir / rundir.METRICS, metrics)
+    rundir.write_train_log(run_dir, trainer.state.log_history)
+    rundir.plot_curves(run_dir, trainer.state.log_history, prepared.metric)
+    progress_logger.info("done: %s", {k: v for k, v in metrics.items() if isinstance(v, float)})
+    return metrics
+
+
+def recorded_job(run_dir: Path) -> Job:
+    """The job a run folder was trained with (from its manifest)."""
+    manifest = rundir.read_json(run_dir / rundir.MANIFEST)
+    if manifest.get("status") != "finished":
+        raise RunFolderError(
+            f"{run_dir} did not finish training (status {manifest.get('status')!r}); "
+            "resume it with --resume first"
+        )
+    return parse_job(manifest["job"], run_dir, str(run_dir / rundir.MANIFEST))
+
+
+def evaluate_run(run_dir: Path, data_file: Path) -> dict[str, Any]:
+    """The run's metrics on another data file, read with the run's own column settings."""
+    job = recorded_job(run_dir)
+    task = get_task(job.task)
+    labels = None
+    if (run_dir / rundir.LABELS).is_file():
+        labels = rundir.read_json(run_dir / rundir.LABELS)["labels"]
+    loaded = load_records(data_file, task.parser(job.data, labels), job.data.max_bad_fraction)
+    metrics = task.load(run_dir).evaluate(loaded.records)
+    metrics["data"] = {"path": str(data_file), "kept": len(loaded.records), "bad": len(loaded.problems)}
+    return metrics
+
+
+def export_run(run_dir: Path, out: Path) -> dict[str, Any]:
+    """Merges the adapter into the base model, saves it to `out`, and checks it against the adapter model."""
+    job = recorded_job(run_dir)
+    if out.exists() and any(out.iterdir()):
+        raise RunFolderError(f"{out} is not empty; export into a new folder")
+    probe = rundir.read_json(run_dir / "probe.json")["inputs"]
+    report = get_task(job.task).load(run_dir).export(out, probe)
+    rundir.write_json(out / "export.json", {"run": str(run_dir), "check": report})
+    return report

@@ -1,0 +1,227 @@
+"""The shared training loop: HF Trainer (Seq2SeqTrainer for seq2seq) configured from the job, with progress
+lines, train_log.jsonl and TensorBoard events written as training goes, and resume from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from finetune import rundir
+from finetune.config import Job
+from finetune.errors import RunFolderError
+from finetune.tasks.base import Prepared
+
+logger = logging.getLogger(__name__)
+progress_logger = logging.getLogger("finetune.progress")
+
+
+def is_main_process() -> bool:
+    """Rank 0 under torchrun / accelerate launch, or the only process."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def use_bf16(setting: str | bool) -> bool:
+    import torch
+
+    if setting == "auto":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    return bool(setting)
+
+
+def training_arguments(job: Job, prepared: Prepared, run_dir: Path) -> Any:
+    """TrainingArguments (Seq2SeqTrainingArguments for seq2seq) from the job's `train` section."""
+    from transformers import Seq2SeqTrainingArguments, TrainingArguments
+
+    t = job.train
+    save_steps = t.save_steps or t.eval_steps
+    early = t.early_stopping_patience is not None
+    options: dict[str, Any] = {
+        "output_dir": str(run_dir / rundir.CHECKPOINTS),
+        "per_device_train_batch_size": t.batch_size,
+        "per_device_eval_batch_size": t.eval_batch_size or t.batch_size,
+        "gradient_accumulation_steps": t.gradient_accumulation_steps,
+        "num_train_epochs": t.epochs,
+        "max_steps": t.max_steps or -1,
+        "learning_rate": t.learning_rate,
+        "weight_decay": t.weight_decay,
+        "warmup_steps": t.warmup_ratio,  # a float below 1 is a ratio of the total steps
+        "lr_scheduler_type": t.scheduler,
+        "eval_strategy": "steps" if t.eval_steps else "epoch",
+        "eval_steps": t.eval_steps,
+        "save_strategy": "steps" if save_steps else "epoch",
+        "save_steps": save_steps or 500,
+        "save_total_limit": t.save_total_limit,
+        "logging_steps": t.logging_steps,
+        "report_to": "none",
+        "disable_tqdm": True,
+        "seed": t.seed,
+        "data_seed": t.seed,
+        "load_best_model_at_end": early,
+        "metric_for_best_model": prepared.metric if early else None,
+        "greater_is_better": prepared.greater_is_better if early else None,
+        "train_sampling_strategy": "group_by_length" if t.group_by_length else "random",
+        "include_num_input_tokens_seen": "non_padding",
+        "bf16": use_bf16(t.bf16),
+        "activation_checkpointing": t.gradient_checkpointing,
+        "dataloader_pin_memory": use_bf16("auto"),
+        "remove_unused_columns": False,
+        "dataloader_num_workers": 0,
+    }
+    options.update(prepared.extra.get("training_arguments", {}))
+    if prepared.seq2seq:
+        options.update(predict_with_generate=True, generation_max_length=t.max_target_length)
+        return Seq2SeqTrainingArguments(**options)
+    return TrainingArguments(**options)
+
+
+def _callbacks(job: Job, run_dir: Path, metric: str) -> list[Any]:
+    from transformers import EarlyStoppingCallback
+
+    callbacks: list[Any] = [RunLogCallback(run_dir, metric)]
+    if job.train.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=job.train.early_stopping_patience))
+    return callbacks
+
+
+def build_trainer(job: Job, prepared: Prepared, run_dir: Path) -> Any:
+    from transformers import Seq2SeqTrainer, Trainer
+
+    trainer_class = Seq2SeqTrainer if prepared.seq2seq else Trainer
+    return trainer_class(
+        model=prepared.model,
+        args=training_arguments(job, prepared, run_dir),
+        data_collator=prepared.collator,
+        train_dataset=prepared.train,
+        eval_dataset=prepared.validation,  # type: ignore[arg-type]  # a map-style dataset
+        processing_class=prepared.tokenizer,
+        compute_metrics=prepared.compute_metrics,
+        preprocess_logits_for_metrics=prepared.preprocess_logits,
+        callbacks=_callbacks(job, run_dir, prepared.metric),
+    )
+
+
+def describe_checkpoint(checkpoint: Path) -> dict[str, Any]:
+    """What a resume restores from a checkpoint: step, epoch and which states are present."""
+    state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    files = {p.name for p in checkpoint.iterdir()}
+    restored = {
+        "optimizer": "optimizer.pt" in files,
+        "scheduler": "scheduler.pt" in files,
+        "rng": any(name.startswith("rng_state") for name in files),
+        "data_position": True,  # the Trainer skips the batches already seen in the interrupted epoch
+    }
+    return {
+        "checkpoint": str(checkpoint),
+        "global_step": state.get("global_step"),
+        "epoch": state.get("epoch"),
+        "restored": restored,
+    }
+
+
+def train(job: Job, prepared: Prepared, run_dir: Path, resume: bool) -> tuple[Any, dict[str, Any]]:
+    """Trains; returns the trainer and a summary (runtime, tokens/s, what was resumed)."""
+    checkpoint = rundir.last_checkpoint(run_dir)
+    if resume and checkpoint is None:
+        raise RunFolderError(
+            f"--resume: no complete checkpoint in {run_dir / rundir.CHECKPOINTS}; run the job without "
+            "--resume (checkpoints are written every train.save_steps, or eval_steps, or each epoch)"
+        )
+    resumed = describe_checkpoint(checkpoint) if resume and checkpoint else None
+    if resumed and checkpoint:
+        progress_logger.info(
+            "resuming from %s: step %s, epoch %.2f; restoring %s",
+            checkpoint.name,
+            resumed["global_step"],
+            resumed["epoch"] or 0.0,
+            ", ".join(k for k, v in resumed["restored"].items() if v),
+        )
+    trainer = build_trainer(job, prepared, run_dir)
+    started = time.perf_counter()
+    output = trainer.train(resume_from_checkpoint=str(checkpoint) if resumed else None)
+    seconds = time.perf_counter() - started
+    summary = dict(output.metrics)
+    summary.update(
+        global_step=trainer.state.global_step,
+        wall_seconds=round(seconds, 2),
+        resumed=resumed,
+        best_checkpoint=trainer.state.best_model_checkpoint,
+    )
+    return trainer, summary
+
+
+class RunLogCallback:
+    """Progress lines (step, loss, tokens/s, ETA), train_log.jsonl and TensorBoard events, on rank 0."""
+
+    def __init__(self, run_dir: Path, metric: str) -> None:
+        self.run_dir = run_dir
+        self.metric = metric
+        self.writer: Any = None
+        self.clock = (0.0, 0, 0)  # (time, step, tokens) at the last progress line
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("on_"):  # the Trainer calls every hook; the ones not defined here do nothing
+            return lambda *args, **kwargs: None
+        raise AttributeError(name)
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if not state.is_world_process_zero:
+            return
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(
+            str(self.run_dir / rundir.TENSORBOARD), purge_step=state.global_step or None
+        )
+        self.clock = (time.perf_counter(), state.global_step, state.num_input_tokens_seen)
+
+    def on_log(
+        self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        if not state.is_world_process_zero or not logs:
+            return
+        rundir.write_train_log(self.run_dir, state.log_history)
+        if self.writer is not None:
+            for key, value in logs.items():
+                if isinstance(value, int | float):
+                    self.writer.add_scalar(
+                        key.replace("eval_", "eval/", 1) if key.startswith("eval_") else f"train/{key}",
+                        value,
+                        state.global_step,
+                    )
+            self.writer.flush()
+        if "loss" in logs:
+            self._progress(state, logs)
+        elif f"eval_{self.metric}" in logs:
+            shown = {
+                k[5:]: round(v, 4)
+                for k, v in logs.items()
+                if k.startswith("eval_") and isinstance(v, float) and "per_second" not in k
+            }
+            progress_logger.info("step %d eval %s", state.global_step, shown)
+
+    def _progress(self, state: Any, logs: dict[str, Any]) -> None:
+        now, step, tokens = time.perf_counter(), state.global_step, state.num_input_tokens_seen
+        then, then_step, then_tokens = self.clock
+        elapsed = max(now - then, 1e-9)
+        per_step = elapsed / max(step - then_step, 1)
+        eta = per_step * max(state.max_steps - step, 0)
+        progress_logger.info(
+            "step %d/%d loss %.4f lr %.2e %.0f tokens/s ETA %dm%02ds",
+            step,
+            state.max_steps,
+            logs["loss"],
+            logs.get("learning_rate", 0.0),
+            (tokens - then_tokens) / elapsed,
+            eta // 60,
+            eta % 60,
+        )
+        self.clock = (now, step, tokens)
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
