@@ -1,0 +1,129 @@
+"""Retrieval over a knowledge base: `Retriever.search(query, k, filters) -> list[Hit]`, higher is better.
+
+`Retriever.search_many` does the shared work: validation, metadata filters (resolved to the allowed chunk ids
+before ranking), a candidate pool larger than k, optional cross-encoder reranking, `min_score`, near-duplicate
+removal and provenance from the docstore. An implementation only turns a batch of queries into
+(chunk id, score) lists, best first, in `_search`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from llmapp.errors import ConfigError
+from llmapp.hits import Hit
+from llmapp.retrieve.filters import Filters, allowed_chunk_ids
+
+Scored = list[tuple[int, float]]
+FilterSpec = Filters | Mapping[str, Any] | None
+
+# Candidates fetched per query before near-duplicates are removed: enough that k distinct hits survive.
+_POOL_FACTOR = 3
+_POOL_EXTRA = 10
+
+
+class Reranker(Protocol):
+    """Scores (query, passage) pairs; higher is more relevant. Scores should lie in [0, 1]."""
+
+    def score(self, query: str, passages: Sequence[str]) -> list[float]: ...
+
+
+class Retriever(ABC):
+    """Base class: implement `_search`; call `search` or `search_many`."""
+
+    mode: str = "custom"
+    score_range: str = "higher is better"
+
+    def __init__(self, snapshot: Any, min_score: float | None = None, reranker: Reranker | None = None,
+                 rerank_top: int = 20) -> None:
+        self.snapshot = snapshot  # ingest.store.Snapshot
+        self.min_score = min_score
+        self.reranker = reranker
+        self.rerank_top = rerank_top
+
+    def search(self, query: str, k: int = 5, filters: FilterSpec = None) -> list[Hit]:
+        """The k best distinct chunks for `query`; [] means nothing relevant (all below `min_score`)."""
+        return self.search_many([query], k, filters)[0]
+
+    def search_many(self, queries: Sequence[str], k: int = 5, filters: FilterSpec = None) -> list[list[Hit]]:
+        """`search` for a batch of queries: models run once per batch, not once per query."""
+        if k < 1:
+            raise ConfigError(f"k must be at least 1, got {k}")
+        for query in queries:
+            if not query.strip():
+                raise ConfigError("a query is empty")
+        wanted = Filters.parse(filters)
+        allowed = allowed_chunk_ids(self.snapshot, wanted) if wanted else None
+        if allowed is not None and allowed.size == 0:
+            return [[] for _ in queries]
+        pool = max(k * _POOL_FACTOR + _POOL_EXTRA, self.rerank_top if self.reranker else 0)
+        scored = self._search(list(queries), pool, allowed)
+        return [self._hits(query, pairs, k) for query, pairs in zip(queries, scored, strict=True)]
+
+    def _hits(self, query: str, scored: Scored, k: int) -> list[Hit]:
+        records = self.snapshot.chunks(cid for cid, _ in scored)
+        hits = [_hit(records[cid], score) for cid, score in scored if cid in records]
+        hits = distinct(hits)
+        if self.reranker is not None:
+            hits = rerank(self.reranker, query, hits, self.rerank_top)
+        if self.min_score is not None:
+            hits = [h for h in hits if h.score >= self.min_score]
+        hits = hits[:k]
+        for rank, hit in enumerate(hits, start=1):
+            hit.rank = rank
+        return hits
+
+    @abstractmethod
+    def _search(self, queries: list[str], n: int, allowed: np.ndarray | None) -> list[Scored]:
+        """For each query, up to n (chunk id, score) pairs, best first, only among `allowed` ids if given."""
+
+    def close(self) -> None:
+        self.snapshot.close()
+
+    def __enter__(self) -> Retriever:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _hit(record: Any, score: float) -> Hit:
+    return Hit(rank=0, score=float(score), text=record.text, source=record.source, doc_id=record.doc_id,
+               chunk_id=record.chunk_id, ordinal=record.ordinal, span=(record.start, record.end),
+               metadata=record.metadata)
+
+
+def distinct(hits: list[Hit]) -> list[Hit]:
+    """Drop a hit whose text equals a better hit's, or that is the same document's neighbour (ordinals one
+    apart) or overlaps a better hit's span: the better one already carries that passage."""
+    kept: list[Hit] = []
+    texts: set[str] = set()
+    for hit in hits:
+        if hit.text in texts or any(_near(hit, other) for other in kept):
+            continue
+        kept.append(hit)
+        texts.add(hit.text)
+    return kept
+
+
+def _near(a: Hit, b: Hit) -> bool:
+    if a.source != b.source or a.doc_id != b.doc_id:
+        return False
+    overlap = a.span[0] < b.span[1] and b.span[0] < a.span[1]
+    return overlap or abs(a.ordinal - b.ordinal) <= 1
+
+
+def rerank(reranker: Reranker, query: str, hits: list[Hit], top: int) -> list[Hit]:
+    """Reorder the first `top` hits by the reranker's scores (which replace theirs); the rest are dropped,
+    since their scores are on another scale."""
+    head = hits[:top]
+    if not head:
+        return head
+    scores = reranker.score(query, [h.text for h in head])
+    for hit, score in zip(head, scores, strict=True):
+        hit.score = float(score)
+    return sorted(head, key=lambda h: -h.score)

@@ -1,0 +1,72 @@
+"""Dense retrieval: inner product of unit vectors (cosine similarity, in [-1, 1]) in the FAISS index."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from llmapp.retrieve.base import Reranker, Retriever, Scored
+
+
+class DenseScorer:
+    """The snapshot's FAISS index, searched with an IDSelector when filtered, plus exact scores of any chunk
+    ids (hybrid search scores the lexical candidates too)."""
+
+    def __init__(self, index: Any) -> None:
+        import faiss
+
+        self.index = index
+        flat = faiss.downcast_index(index.index)
+        self.dimension = int(index.d)
+        flat_vectors = faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * self.dimension)
+        self._vectors = flat_vectors.reshape(-1, self.dimension)
+        ids = faiss.vector_to_array(index.id_map).astype(np.int64)
+        self._order = np.argsort(ids, kind="stable")
+        self._sorted_ids = ids[self._order]
+
+    def __len__(self) -> int:
+        return int(self.index.ntotal)
+
+    def top(self, vectors: np.ndarray, n: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, scores), each (queries, n); missing ids are -1."""
+        import faiss
+
+        params = None
+        if allowed is not None:
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+            n = min(n, int(allowed.size))
+        queries = np.ascontiguousarray(vectors, dtype=np.float32)
+        scores, ids = self.index.search(queries, max(1, min(n, len(self))), params=params)
+        return ids, scores
+
+    def scores_of(self, vector: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """Cosine of `vector` with the chunks `ids` (all of which must be in the index)."""
+        positions = self._order[np.searchsorted(self._sorted_ids, ids)]
+        return self._vectors[positions] @ vector
+
+
+class DenseRetriever(Retriever):
+    """Cosine similarity of the query's and the chunk's embeddings, in [-1, 1]."""
+
+    mode = "dense"
+    score_range = "cosine similarity in [-1, 1]"
+
+    def __init__(self, snapshot: Any, embedder: Any, min_score: float | None = None,
+                 reranker: Reranker | None = None, rerank_top: int = 20) -> None:
+        super().__init__(snapshot, min_score, reranker, rerank_top)
+        self.embedder = embedder
+        self._scorer: DenseScorer | None = None
+
+    @property
+    def scorer(self) -> DenseScorer:
+        if self._scorer is None:
+            self._scorer = DenseScorer(self.snapshot.dense())
+        return self._scorer
+
+    def _search(self, queries: list[str], n: int, allowed: np.ndarray | None) -> list[Scored]:
+        if len(self.scorer) == 0:
+            return [[] for _ in queries]
+        ids, scores = self.scorer.top(self.embedder.embed(queries), n, allowed)
+        return [[(int(i), float(s)) for i, s in zip(row_ids, row_scores, strict=True) if i >= 0]
+                for row_ids, row_scores in zip(ids, scores, strict=True)]
