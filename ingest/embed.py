@@ -48,7 +48,8 @@ class Embedder(ABC):
             batch = order[begin : begin + batch_size]
             vectors = np.asarray(self._embed_batch([texts[i] for i in batch]), dtype=np.float32)
             if vectors.shape != (len(batch), self.dimension):
-                raise RuntimeError(f"{self.name} returned shape {vectors.shape}, expected {(len(batch), self.dimension)}")
+                expected = (len(batch), self.dimension)
+                raise RuntimeError(f"{self.name} returned shape {vectors.shape}, expected {expected}")
             out[batch] = vectors
             if progress is not None:
                 progress(len(batch))
@@ -86,8 +87,26 @@ class SentenceTransformerEmbedder(Embedder):
         self.name = name or str(self.path)
         self.device = device
         self._model: Any = None
-        self._tokenizer, window, self.dimension = _read_model_folder(self.path)
-        self.max_tokens = window - self._tokenizer.num_special_tokens_to_add()
+        self._tokenizer: Any = None
+        self.window, self.dimension = _read_window_and_dimension(self.path)
+
+    @property
+    def max_tokens(self) -> int:  # type: ignore[override]
+        return self.window - self.tokenizer.num_special_tokens_to_add()
+
+    @property
+    def tokenizer(self) -> Any:
+        """The model's fast tokenizer, loaded on first use (an unchanged re-ingest never needs it)."""
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
+            if not getattr(tokenizer, "is_fast", False):
+                raise KnowledgeBaseError(
+                    f"{self.path}: chunking needs a fast (Rust) tokenizer with offsets; add tokenizer.json"
+                )
+            self._tokenizer = tokenizer
+        return self._tokenizer
 
     def _load(self) -> Any:
         if self._model is None:
@@ -102,20 +121,16 @@ class SentenceTransformerEmbedder(Embedder):
         return model.encode(texts, batch_size=len(texts), convert_to_numpy=True, normalize_embeddings=True)
 
     def token_offsets(self, text: str) -> list[tuple[int, int]]:
-        encoded = self._tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+        encoded = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
         return [(int(a), int(b)) for a, b in encoded["offset_mapping"]]
 
     def spec(self) -> dict[str, Any]:
-        return {"name": self.name, "path": str(self.path), "dimension": self.dimension, "normalized": True,
-                "max_tokens": self.max_tokens}
+        return {"name": self.name, "path": str(self.path), "dimension": self.dimension, "normalized": True}
 
 
-def _read_model_folder(path: Path) -> tuple[Any, int, int]:
-    """The tokenizer, token window and output dimension of a sentence-transformers folder, without loading
-    the weights (reads its JSON configs)."""
+def _read_window_and_dimension(path: Path) -> tuple[int, int]:
+    """Token window and output dimension of a sentence-transformers folder, from its JSON configs alone."""
     import json
-
-    from transformers import AutoTokenizer
 
     st_config = _read_json(path / "sentence_bert_config.json")
     model_config = _read_json(path / "config.json")
@@ -126,10 +141,7 @@ def _read_model_folder(path: Path) -> tuple[Any, int, int]:
         dimension = int(cfg.get("out_features") or cfg.get("word_embedding_dimension") or dimension)
     if dimension <= 0:
         raise KnowledgeBaseError(f"cannot tell the embedding dimension of {path}: no hidden_size in config.json")
-    tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-    if not getattr(tokenizer, "is_fast", False):
-        raise KnowledgeBaseError(f"{path}: chunking needs a fast (Rust) tokenizer with offsets; add tokenizer.json")
-    return tokenizer, window, dimension
+    return window, dimension
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -164,8 +176,7 @@ class HashEmbedder(Embedder):
         return [match.span() for match in _HASH_TOKEN.finditer(text)]
 
     def spec(self) -> dict[str, Any]:
-        return {"name": self.name, "path": None, "dimension": self.dimension, "normalized": True,
-                "max_tokens": self.max_tokens}
+        return {"name": self.name, "path": None, "dimension": self.dimension, "normalized": True}
 
 
 def shipped_minilm_path() -> Path:

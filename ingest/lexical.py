@@ -24,8 +24,8 @@ _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _TOKEN_RUN = re.compile(rf"[{_CJK}]+|[A-Za-z0-9]+(?:['’][A-Za-z]+)?")
 _IS_CJK = re.compile(rf"[{_CJK}]")
 _EN_STOP = frozenset(
-    "a an and are as at be but by for from has have in into is it its of on or that the their this to was were "
-    "will with what which who how when where why do does did can".split()
+    "a an and are as at be but by for from has have in into is it its of on or that the their this to was "
+    "were will with what which who how when where why do does did can".split()
 )
 _ZH_STOP = frozenset("的 了 和 是 在 也 就 都 而 及 与 或 之 其 这 那 有 为 对 等 中 把 被 让 吗 呢 吧 啊".split())
 
@@ -71,7 +71,8 @@ class LexicalIndex:
 
     @classmethod
     def build(
-        cls, chunk_ids: Sequence[int], token_lists: Iterable[Sequence[str]], k1: float = 1.2, b: float = 0.75
+        cls, chunk_ids: Sequence[int] | np.ndarray, token_lists: Iterable[Sequence[str]],
+        k1: float = 1.2, b: float = 0.75,
     ) -> LexicalIndex:
         from scipy import sparse
 

@@ -22,7 +22,7 @@ from ingest.embed import Embedder
 from ingest.errors import IngestError, KnowledgeBaseError, LoadError
 from ingest.lexical import tokenize
 from ingest.loaders import LoadOptions, discover, load_file
-from ingest.store import FileChange, KnowledgeBase, Manifest, NewDocument, Writer
+from ingest.store import FileChange, KnowledgeBase, Manifest, NewDocument, Writer, is_knowledge_base
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +78,12 @@ def ingest(
     """Bring the knowledge base at `kb_path` up to date with `paths` (files and folders)."""
     started = time.perf_counter()
     report = IngestReport()
-    kb = KnowledgeBase.create(kb_path, _manifest_for(embedder, options))
-    chunking = _chunk_options(kb.manifest, embedder, options, kb_path)
+    if is_knowledge_base(kb_path):
+        kb = KnowledgeBase.open(kb_path)
+        kb.manifest.check_embedder(embedder.spec(), kb_path)
+    else:
+        kb = KnowledgeBase.create(kb_path, _manifest_for(embedder, options))
+    chunking = _chunk_options(kb.manifest, options, kb_path)
     with kb.writer() as writer:
         found = discover(paths, options.include, options.exclude)
         report.files_failed += [e.to_dict() for e in found.errors]
@@ -109,11 +113,16 @@ def ingest(
 
 def _manifest_for(embedder: Embedder, options: IngestOptions) -> Manifest:
     max_tokens = options.chunk_tokens or embedder.max_tokens
+    if max_tokens > embedder.max_tokens:
+        raise KnowledgeBaseError(
+            f"chunk budget {max_tokens} tokens exceeds the embedder's window of {embedder.max_tokens}: "
+            "longer chunks would be silently truncated. Use --chunk-tokens <= the window."
+        )
     overlap = min(DEFAULT_OVERLAP, max_tokens // 4) if options.chunk_overlap is None else options.chunk_overlap
     return Manifest(embedder=embedder.spec(), chunking={"max_tokens": max_tokens, "overlap_tokens": overlap})
 
 
-def _chunk_options(manifest: Manifest, embedder: Embedder, options: IngestOptions, kb: Path) -> ChunkOptions:
+def _chunk_options(manifest: Manifest, options: IngestOptions, kb: Path) -> ChunkOptions:
     """The knowledge base's chunking settings; asking for others on an existing knowledge base is an error."""
     stored = manifest.chunking
     overlap = stored["overlap_tokens"] if options.chunk_overlap is None else options.chunk_overlap
@@ -122,11 +131,6 @@ def _chunk_options(manifest: Manifest, embedder: Embedder, options: IngestOption
         raise KnowledgeBaseError(
             f"{kb} chunks with max_tokens={stored['max_tokens']}, overlap_tokens={stored['overlap_tokens']}; "
             f"asked for {wanted['max_tokens']}/{wanted['overlap_tokens']}. Re-chunking needs a new knowledge base."
-        )
-    if stored["max_tokens"] > embedder.max_tokens:
-        raise KnowledgeBaseError(
-            f"chunk budget {stored['max_tokens']} tokens exceeds the embedder's window of {embedder.max_tokens}: "
-            "longer chunks would be silently truncated. Use --chunk-tokens <= the window."
         )
     try:
         return ChunkOptions(max_tokens=stored["max_tokens"], overlap_tokens=stored["overlap_tokens"])
@@ -191,7 +195,8 @@ def _embed_missing(writer: Writer, loaded: list[_Loaded], embedder: Embedder, op
         group = missing[begin : begin + EMBED_GROUP]
         texts = [pending[sha][0] for sha in group]
         vectors = embedder.embed(texts, batch_size=options.batch_size, progress=bar.update)
-        writer.add_texts([(sha, text, tokenize(text), vec) for sha, text, vec in zip(group, texts, vectors)])
+        rows = zip(group, texts, vectors, strict=True)
+        writer.add_texts([(sha, text, tokenize(text), vec) for sha, text, vec in rows])
     bar.close()
     return len(missing)
 

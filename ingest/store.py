@@ -15,6 +15,7 @@ and the next writer repairs the files. One writer at a time: an exclusive lock o
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -232,10 +233,8 @@ class Snapshot:
 
     def close(self) -> None:
         with self._lock:
-            try:
+            with contextlib.suppress(sqlite3.Error):
                 self._conn.execute("COMMIT")
-            except sqlite3.Error:
-                pass
             self._conn.close()
 
     def sql(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

@@ -25,12 +25,16 @@ def ingest(
     embedder: Annotated[str | None, typer.Option(help="New knowledge bases only: 'minilm' (default), a local "
                                                  "sentence-transformers folder, or 'hash' (tests).")] = None,
     chunk_tokens: Annotated[int | None, typer.Option(help="Chunk budget in embedder tokens [default: window].")] = None,
-    chunk_overlap: Annotated[int | None, typer.Option(help="Tokens shared by consecutive chunks [default: 32].")] = None,
+    chunk_overlap: Annotated[int | None, typer.Option(help="Tokens shared by neighbouring chunks [default: 32].")]
+    = None,
     batch_size: Annotated[int | None, typer.Option(help="Texts per embedding batch [default: 64].")] = None,
     id_field: Annotated[str | None, typer.Option(help="csv/tsv/jsonl: the id column [default: _id or id].")] = None,
     title_field: Annotated[str | None, typer.Option(help="csv/tsv/jsonl: the title column [default: title].")] = None,
     text_field: Annotated[str | None, typer.Option(help="csv/tsv/jsonl: the text column [default: text, "
                                                    "content, body, passage or context].")] = None,
+    max_line_chars: Annotated[int, typer.Option(help="Text files with a longer line are refused as not prose.")]
+    = 1_000_000,
+    max_file_bytes: Annotated[int, typer.Option(help="Files larger than this are refused.")] = 512 * 2**20,
     device: Annotated[str | None, typer.Option(help="torch device for embedding [default: cuda if present].")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -56,7 +60,8 @@ def ingest(
     options = IngestOptions(
         include=include, exclude=exclude, prune=prune, chunk_tokens=chunk_tokens or settings.chunk_tokens,
         chunk_overlap=chunk_overlap, batch_size=settings.embed_batch_size, progress=not quiet,
-        load=LoadOptions(id_field=id_field, title_field=title_field, text_field=text_field),
+        load=LoadOptions(id_field=id_field, title_field=title_field, text_field=text_field,
+                         max_line_chars=max_line_chars, max_file_bytes=max_file_bytes),
     )
     report = run_ingest(kb_path, paths, load_embedder(model, device=settings.device), options)
     if as_json:

@@ -48,7 +48,8 @@ def info(kb: Annotated[str, typer.Argument(help="Name or path.")],
     for key in ("path", "files", "documents", "chunks", "unique_texts", "vectors", "bytes"):
         typer.echo(f"{key:>13}: {stats[key]}")
     typer.echo(f"{'embedder':>13}: {stats['embedder']['name']} ({stats['embedder']['dimension']}-d)")
-    typer.echo(f"{'chunking':>13}: {stats['chunking']['max_tokens']} tokens, overlap {stats['chunking']['overlap_tokens']}")
+    chunking = stats["chunking"]
+    typer.echo(f"{'chunking':>13}: {chunking['max_tokens']} tokens, overlap {chunking['overlap_tokens']}")
 
 
 @kb_app.command("remove")

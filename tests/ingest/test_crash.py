@@ -19,8 +19,10 @@ WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu x
 def make_corpus(root: Path, files: int) -> Path:
     root.mkdir()
     for i in range(files):
-        paragraphs = [" ".join(WORDS[(i * 7 + j * 3 + w) % len(WORDS)] for w in range(40)) + f" doc {i} part {j}."
-                      for j in range(6)]
+        paragraphs = [
+            " ".join(WORDS[(i * 7 + j * 3 + w) % len(WORDS)] for w in range(40)) + f" doc {i} part {j}."
+            for j in range(6)
+        ]
         (root / f"doc{i:04d}.txt").write_text("\n\n".join(paragraphs))
     return root
 

