@@ -181,3 +181,32 @@ def _read_text(path: Path) -> str:
 
 def _write_jsonl(path: Path, records: Sequence[Mapping[str, Any]]) -> None:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+
+
+def ingest_cached(corpus: Path, cache: Path, embedder_name: str | None, chunk_tokens: int | None,
+                  chunk_overlap: int, device: str | None = None) -> Path:
+    """The knowledge base of `corpus` in `cache`, ingested on first use and reused while the corpus and the
+    settings are unchanged (ingest is incremental: an unchanged corpus embeds nothing)."""
+    from ingest.embed import load_embedder
+    from ingest.pipeline import IngestOptions, ingest
+
+    embedder = load_embedder(embedder_name, device=device)
+    chunking = {"tokens": chunk_tokens, "overlap": chunk_overlap}
+    kb = cached_kb_path(cache, corpus, embedder.spec(), chunking)
+    log.info("knowledge base for %s: %s", corpus, kb)
+    options = IngestOptions(chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap, progress=False)
+    report = ingest(kb, [corpus], embedder, options)
+    if report.files_failed:
+        raise ConfigError(f"{corpus} could not be ingested: {report.files_failed}")
+    return kb
+
+
+def evaluate_modes(settings: Any, kb: Path, benchmark: Benchmark, modes: Sequence[str]) -> dict[str, dict[str, float]]:
+    """{mode: metrics} for each retrieval mode over the knowledge base `kb`."""
+    from llmapp.retrieve import open_retriever
+
+    results: dict[str, dict[str, float]] = {}
+    for mode in modes:
+        with open_retriever(settings, str(kb), mode=mode) as retriever:
+            results[mode] = evaluate(retriever.search_many, benchmark)
+    return results

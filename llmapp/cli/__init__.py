@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from llmapp.cli import ingest_cmd, kb_cmd, search_cmd
+from llmapp.cli import eval_cmd, ingest_cmd, kb_cmd, search_cmd
 
 app = typer.Typer(
     name="llmapp",
@@ -25,6 +25,7 @@ app = typer.Typer(
 ingest_cmd.register(app)
 kb_cmd.register(app)
 search_cmd.register(app)
+eval_cmd.register(app)
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:

@@ -72,7 +72,7 @@ def kb_coverage(snapshot: Any, embedder: Any, cache: Path | None) -> dict[str, f
         except ValueError:
             log.warning("ignoring the damaged coverage cache %s", cached)
     rates = {language: measure_hit_rate(snapshot, embedder, language) for language in LANGUAGES}
-    coverage = {language: coverage_from_hit_rate(rate) for language, rate in rates.items()}
+    coverage: dict[str, float] = {language: coverage_from_hit_rate(rate) for language, rate in rates.items()}
     log.info("embedder %s coverage on %s: %s (hit@1 of chunk probes %s)", embedder.name, snapshot.path,
              coverage, rates)
     if cached is not None:

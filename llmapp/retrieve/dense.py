@@ -9,13 +9,18 @@ import numpy as np
 from llmapp.retrieve.base import Reranker, Retriever, Scored
 
 
+def _faiss() -> Any:
+    import faiss
+
+    return faiss
+
+
 class DenseScorer:
     """The snapshot's FAISS index, searched with an IDSelector when filtered, plus exact scores of any chunk
     ids (hybrid search scores the lexical candidates too)."""
 
     def __init__(self, index: Any) -> None:
-        import faiss
-
+        faiss = _faiss()
         self.index = index
         flat = faiss.downcast_index(index.index)
         self.dimension = int(index.d)
@@ -30,8 +35,7 @@ class DenseScorer:
 
     def top(self, vectors: np.ndarray, n: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """(ids, scores), each (queries, n); missing ids are -1."""
-        import faiss
-
+        faiss = _faiss()
         params = None
         if allowed is not None:
             params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))

@@ -1,0 +1,71 @@
+"""`llmapp eval`: measure retrieval (`eval retrieval`) and answers (`eval qa`) against judged data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from llmapp.cli.common import print_json, settings_from
+
+eval_app = typer.Typer(help="Measure retrieval and answer quality on judged data.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("retrieval")
+def retrieval(
+    beir: Annotated[Path | None, typer.Option(help="BEIR folder (corpus, queries, qrels/SPLIT.tsv).")] = None,
+    split: Annotated[str, typer.Option(help="Which qrels/SPLIT.tsv of the BEIR folder.")] = "test",
+    squad: Annotated[Path | None, typer.Option(help="SQuAD-format file (CMRC 2018, DRCD).")] = None,
+    kb: Annotated[str | None, typer.Option("--kb", help="Existing knowledge base (+ --queries, --qrels).")] = None,
+    queries: Annotated[Path | None, typer.Option(help="Queries JSONL for --kb.")] = None,
+    qrels: Annotated[Path | None, typer.Option(help="Qrels TSV (query-id, corpus-id, score) for --kb.")] = None,
+    mode: Annotated[str, typer.Option(help="hybrid (default), dense or lexical.")] = "hybrid",
+    compare: Annotated[bool, typer.Option("--compare", help="Hybrid, dense and lexical side by side.")] = False,
+    cache: Annotated[Path | None, typer.Option(help="Cache of corpus knowledge bases (HOME/cache/eval).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print {\"mode\": {\"ndcg@10\": ...}}.")] = False,
+) -> None:
+    """nDCG@10, recall@10/100, MRR@10 and hit@1/5 of retrieval (metrics per document)."""
+    import tempfile
+
+    from llmapp.errors import ConfigError
+    from llmapp.eval_retrieval import METRICS, beir_files, evaluate_modes, ingest_cached, read_benchmark, squad_to_beir
+    from llmapp.retrieve import MODES
+
+    settings = settings_from()
+    if sum(x is not None for x in (beir, squad, kb)) != 1:
+        raise ConfigError("give exactly one of --beir DIR, --squad FILE or --kb KB (with --queries and --qrels)")
+    cache_dir = cache or settings.home / "cache" / "eval"
+    with tempfile.TemporaryDirectory() as scratch:
+        if kb is not None:
+            if queries is None or qrels is None:
+                raise ConfigError("--kb needs --queries Q.jsonl and --qrels QRELS.tsv")
+            kb_path, benchmark = settings.kb_path(kb, must_exist=True), read_benchmark(queries, qrels)
+        else:
+            folder = beir if beir is not None else squad_to_beir(squad, Path(scratch))  # type: ignore[arg-type]
+            corpus, query_file, qrel_file = beir_files(folder, split if beir is not None else "test")
+            if squad is not None:  # the converted corpus lives in scratch: cache it by content under a stable name
+                corpus = _stable_copy(corpus, cache_dir / "squad" / squad.stem / "corpus.jsonl")
+            kb_path = ingest_cached(corpus, cache_dir, settings.embedder, settings.chunk_tokens,
+                                    settings.chunk_overlap, settings.device)
+            benchmark = read_benchmark(query_file, qrel_file)
+        results = evaluate_modes(settings, kb_path, benchmark, MODES if compare else (mode,))
+    if as_json:
+        print_json(results)
+        return
+    typer.echo(f"{len(benchmark.queries)} queries, knowledge base {kb_path}")
+    typer.echo(f"{'mode':<8}" + "".join(f"{name:>11}" for name in METRICS))
+    for name, metrics in results.items():
+        typer.echo(f"{name:<8}" + "".join(f"{metrics[m]:>11.4f}" for m in METRICS))
+
+
+def _stable_copy(source: Path, target: Path) -> Path:
+    payload = source.read_bytes()
+    if not target.is_file() or target.read_bytes() != payload:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(payload)
+    return target
