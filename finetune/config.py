@@ -134,9 +134,7 @@ def _resolve(job: Job, root: Path) -> Job:
     def absolute(path: Path | None) -> Path | None:
         return None if path is None else (path if path.is_absolute() else (root / path).resolve())
 
-    data = job.data.model_copy(
-        update={"train": absolute(job.data.train), "validation": absolute(job.data.validation)}
-    )
+    data = job.data.model_copy(update={"train": absolute(job.data.train), "validation": absolute(job.data.validation)})
     base = job.base_model
     if not Path(base).is_absolute() and (root / base).exists():
         base = str((root / base).resolve())

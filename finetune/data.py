@@ -110,9 +110,7 @@ def read_rows(path: Path) -> Iterator[Row | Problem]:
     raise DataError(f"data file {path}: unsupported format {suffix!r}; use one of {', '.join(SUFFIXES)}")
 
 
-def load_records(
-    path: Path, parse: Callable[[dict[str, Any]], Record], max_bad_fraction: float
-) -> Loaded[Record]:
+def load_records(path: Path, parse: Callable[[dict[str, Any]], Record], max_bad_fraction: float) -> Loaded[Record]:
     """Parses every row with `parse`; stops with a DataError when too many rows are bad."""
     loaded: Loaded[Record] = Loaded(path, [])
     for item in read_rows(path):

@@ -16,9 +16,7 @@ def max_abs_diff(a: Any, b: Any) -> float:
     return float((a.float() - b.float()).abs().max().item())
 
 
-def check_merge(
-    adapter_out: Any, merged_out: Any, base_out: Any, tolerance: float = TOLERANCE
-) -> dict[str, Any]:
+def check_merge(adapter_out: Any, merged_out: Any, base_out: Any, tolerance: float = TOLERANCE) -> dict[str, Any]:
     """Raises RunFolderError unless merged == adapter (within tolerance) and adapter != base."""
     merged_diff = max_abs_diff(adapter_out, merged_out)
     effect = max_abs_diff(adapter_out, base_out)

@@ -12,9 +12,7 @@ _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _WORD = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[^\W_]+", re.UNICODE)
 
 
-def classification_metrics(
-    gold: Sequence[int], predicted: Sequence[int], labels: Sequence[str]
-) -> dict[str, Any]:
+def classification_metrics(gold: Sequence[int], predicted: Sequence[int], labels: Sequence[str]) -> dict[str, Any]:
     """Accuracy, macro-F1 over all labels, per-label F1, confusion matrix (rows gold, columns predicted)."""
     assert len(gold) == len(predicted), "one prediction per gold label"
     size = len(labels)

@@ -183,8 +183,7 @@ def recorded_job(run_dir: Path) -> Job:
     manifest = rundir.read_json(run_dir / rundir.MANIFEST)
     if manifest.get("status") != "finished":
         raise RunFolderError(
-            f"{run_dir} did not finish training (status {manifest.get('status')!r}); "
-            "resume it with --resume first"
+            f"{run_dir} did not finish training (status {manifest.get('status')!r}); resume it with --resume first"
         )
     return parse_job(manifest["job"], run_dir, str(run_dir / rundir.MANIFEST))
 

@@ -89,10 +89,10 @@ def _callbacks(job: Job, run_dir: Path, metric: str) -> list[Any]:
 
 
 def build_trainer(job: Job, prepared: Prepared, run_dir: Path) -> Any:
-    from transformers import Seq2SeqTrainer, Trainer
+    from transformers import PrinterCallback, Seq2SeqTrainer, Trainer
 
     trainer_class = Seq2SeqTrainer if prepared.seq2seq else Trainer
-    return trainer_class(
+    trainer = trainer_class(
         model=prepared.model,
         args=training_arguments(job, prepared, run_dir),
         data_collator=prepared.collator,
@@ -103,6 +103,8 @@ def build_trainer(job: Job, prepared: Prepared, run_dir: Path) -> Any:
         preprocess_logits_for_metrics=prepared.preprocess_logits,
         callbacks=_callbacks(job, run_dir, prepared.metric),
     )
+    trainer.remove_callback(PrinterCallback)  # RunLogCallback logs progress; stdout stays free for --json
+    return trainer
 
 
 def describe_checkpoint(checkpoint: Path) -> dict[str, Any]:
@@ -141,6 +143,10 @@ def train(job: Job, prepared: Prepared, run_dir: Path, resume: bool) -> tuple[An
             ", ".join(k for k, v in resumed["restored"].items() if v),
         )
     trainer = build_trainer(job, prepared, run_dir)
+    if prepared.extra.get("eval_before") and not resumed:
+        before = trainer.evaluate()
+        prepared.extra["eval_loss_before"] = before.get("eval_loss")
+        progress_logger.info("validation loss before training: %.4f", before.get("eval_loss", float("nan")))
     started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=str(checkpoint) if resumed else None)
     seconds = time.perf_counter() - started
@@ -173,14 +179,10 @@ class RunLogCallback:
             return
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(
-            str(self.run_dir / rundir.TENSORBOARD), purge_step=state.global_step or None
-        )
+        self.writer = SummaryWriter(str(self.run_dir / rundir.TENSORBOARD), purge_step=state.global_step or None)
         self.clock = (time.perf_counter(), state.global_step, state.num_input_tokens_seen)
 
-    def on_log(
-        self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any
-    ) -> None:
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         if not state.is_world_process_zero or not logs:
             return
         rundir.write_train_log(self.run_dir, state.log_history)

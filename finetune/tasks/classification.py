@@ -53,9 +53,7 @@ def _module_names(model: Any, suffixes: tuple[str, ...]) -> list[str]:
     return [suffix for suffix in suffixes if suffix in names]
 
 
-def tokenize(
-    tokenizer: Any, examples: list[Example], max_length: int
-) -> tuple[list[dict[str, Any]], list[int]]:
+def tokenize(tokenizer: Any, examples: list[Example], max_length: int) -> tuple[list[dict[str, Any]], list[int]]:
     """Truncated features for training and the untruncated lengths (for the statistics)."""
     texts = [e.text for e in examples]
     pairs = [e.pair or "" for e in examples] if any(e.pair for e in examples) else None
@@ -68,16 +66,12 @@ def tokenize(
 class ClassificationTask:
     name = "classification"
 
-    def parser(
-        self, data: DataConfig, labels: list[str] | None = None
-    ) -> Callable[[dict[str, Any]], Example]:
+    def parser(self, data: DataConfig, labels: list[str] | None = None) -> Callable[[dict[str, Any]], Example]:
         allowed = set(labels) if labels else None
 
         def parse(row: dict[str, Any]) -> Example:
             body = text(row.get(data.text_column), data.text_column)
-            pair = (
-                text(row.get(data.text_pair_column), data.text_pair_column) if data.text_pair_column else None
-            )
+            pair = text(row.get(data.text_pair_column), data.text_pair_column) if data.text_pair_column else None
             if row.get(data.label_column) is None or str(row.get(data.label_column)).strip() == "":
                 raise BadRow(f"missing field '{data.label_column}'")
             label = normalise_label(row[data.label_column])
@@ -198,9 +192,7 @@ class ClassificationRun:
         self.model, self.tokenizer, self.labels = load_classifier(run_dir)
         self.max_length = int(rundir.read_json(run_dir / rundir.MANIFEST)["job"]["train"]["max_length"])
 
-    def logits(
-        self, texts: list[str], pairs: list[str] | None = None, model: Any = None, batch_size: int = 64
-    ) -> Any:
+    def logits(self, texts: list[str], pairs: list[str] | None = None, model: Any = None, batch_size: int = 64) -> Any:
         import torch
 
         model = model or self.model

@@ -160,9 +160,7 @@ def sentiment_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pat
     )
 
 
-def job_dict(
-    task: str, base: Path, train: Path, validation: Path | None, out: Path, **train_opts: Any
-) -> dict:
+def job_dict(task: str, base: Path, train: Path, validation: Path | None, out: Path, **train_opts: Any) -> dict:
     settings = {
         "epochs": 1,
         "batch_size": 8,

@@ -57,9 +57,7 @@ def test_head_is_saved_with_the_adapter_and_reload_predicts_the_same(classificat
     manifest = json.loads((classification_run / rundir.MANIFEST).read_text())
     base = AutoModelForSequenceClassification.from_pretrained(manifest["base_model"]["path"], num_labels=2)
     plain = PeftModel.from_pretrained(base, classification_run / "adapter").eval()
-    batch = AutoTokenizer.from_pretrained(classification_run / "tokenizer")(
-        texts, padding=True, return_tensors="pt"
-    )
+    batch = AutoTokenizer.from_pretrained(classification_run / "tokenizer")(texts, padding=True, return_tensors="pt")
     with torch.no_grad():
         assert torch.allclose(plain(**batch).logits, first.logits(texts), atol=1e-6)
 

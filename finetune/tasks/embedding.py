@@ -1,0 +1,208 @@
+"""`embedding`: a sentence-transformers embedder tuned on (query, positive[, negative]) pairs.
+
+The loss is sentence-transformers' MultipleNegativesRankingLoss (in-batch negatives: every other positive in the
+batch, plus the hard negative when given, is a negative for a query), driven by the same HF Trainer loop as the
+other tasks so checkpoints, resume and progress behave the same. The result is `<run>/model/`, a complete
+SentenceTransformer folder (LoRA merged in) that `SentenceTransformer(path)` and an `ingest` knowledge base can
+use as their embedder; with LoRA the adapter is also kept in standard PEFT format in `<run>/adapter/`.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from finetune import rundir
+from finetune.config import DataConfig, Job
+from finetune.data import length_stats, text
+from finetune.equivalence import check_merge
+from finetune.errors import ModelLoadError
+from finetune.lora import count_parameters, peft_config
+from finetune.metrics import retrieval_metrics
+from finetune.tasks.base import FeatureDataset, Prepared
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Triple:
+    query: str
+    positive: str
+    negative: str | None
+
+
+def load_sentence_transformer(path: Path) -> Any:
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(path), device="cpu", local_files_only=True)
+
+
+def contrastive_model(embedder: Any) -> Any:
+    """An nn.Module whose forward returns the in-batch-negatives loss, for HF Trainer."""
+    import torch
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    class Contrastive(torch.nn.Module):
+        # HF Trainer counts tokens from this input (see the collator) and asks for the loss in evaluation.
+        main_input_name = "real_tokens"
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.embedder = embedder
+            # kept out of the module tree: the loss holds the embedder too, and checkpoints must store it once
+            self.__dict__["loss"] = MultipleNegativesRankingLoss(embedder)
+
+        def forward(self, return_loss: bool = True, **batch: Any) -> dict[str, Any]:
+            groups = [
+                {k[len(p) + 1 :]: v for k, v in batch.items() if k.startswith(p + "_")}
+                for p in ("query", "positive", "negative")
+            ]
+            features = [g for g in groups if g]
+            return {"loss": self.loss(features, None)}
+
+    return Contrastive()
+
+
+def collator(embedder: Any, max_length: int) -> Callable[[list[dict[str, Any]]], dict[str, Any]]:
+    """Tokenises queries, positives and (if every row has one) negatives; keys are prefixed by their role."""
+    import torch
+
+    def collate(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        roles = ["query", "positive"] + (["negative"] if all(r["negative"] for r in rows) else [])
+        batch: dict[str, Any] = {}
+        tokens = 0
+        for role in roles:
+            encoded = embedder.tokenizer(
+                [r[role] for r in rows],
+                truncation=True,
+                max_length=max_length,
+                padding=True,
+                return_tensors="pt",
+            )
+            tokens += int(encoded["attention_mask"].sum())
+            batch.update({f"{role}_{k}": v for k, v in encoded.items()})
+        # one entry per real token, never equal to a pad id, so the Trainer's token counter counts them
+        batch["real_tokens"] = torch.full((tokens,), -1, dtype=torch.long)
+        return batch
+
+    return collate
+
+
+class EmbeddingTask:
+    name = "embedding"
+
+    def parser(self, data: DataConfig, labels: list[str] | None = None) -> Callable[[dict[str, Any]], Triple]:
+        def parse(row: dict[str, Any]) -> Triple:
+            negative = row.get(data.negative_column)
+            return Triple(
+                text(row.get(data.query_column), data.query_column),
+                text(row.get(data.positive_column), data.positive_column),
+                str(negative) if negative not in (None, "") else None,
+            )
+
+        return parse
+
+    def labels(self, data: DataConfig, train: list[Triple]) -> list[str] | None:
+        return None
+
+    def prepare(self, job: Job, base: Path, train: list[Triple], validation: list[Triple]) -> Prepared:
+        embedder = load_sentence_transformer(base)
+        embedder.max_seq_length = job.train.max_length
+        if job.lora is not None:
+            from peft import get_peft_model
+
+            inner = embedder[0].auto_model
+            embedder[0].model = get_peft_model(
+                inner, peft_config(job.lora, inner.config.model_type, "FEATURE_EXTRACTION")
+            )
+        model = contrastive_model(embedder)
+        trainable, total = count_parameters(model)
+        lengths = {}
+        for name, triples in (("train", train), ("validation", validation)):
+            texts = [t.query for t in triples] + [t.positive for t in triples]
+            lengths[name] = length_stats(
+                [len(ids) for ids in embedder.tokenizer(texts)["input_ids"]], job.train.max_length
+            )
+        rows = [
+            [{"query": t.query, "positive": t.positive, "negative": t.negative} for t in split]
+            for split in (train, validation)
+        ]
+        return Prepared(
+            model=model,
+            tokenizer=embedder.tokenizer,
+            train=FeatureDataset(rows[0]),
+            validation=FeatureDataset(rows[1]),
+            collator=collator(embedder, job.train.max_length),
+            metric="loss",
+            greater_is_better=False,
+            lengths=lengths,
+            probe=[t.query for t in validation[:8]],
+            extra={
+                "trainable": trainable,
+                "total": total,
+                "embedder": embedder,
+                "training_arguments": {"train_sampling_strategy": "random"},
+            },
+        )
+
+    def save(self, prepared: Prepared, model: Any, run_dir: Path) -> None:
+        embedder = model.embedder
+        inner = embedder[0].auto_model
+        if hasattr(inner, "peft_config"):
+            inner.save_pretrained(run_dir / rundir.ADAPTER)
+            embedder[0].model = inner.merge_and_unload()
+        target = run_dir / rundir.MODEL
+        if target.exists():
+            shutil.rmtree(target)
+        embedder.save(str(target))
+        prepared.tokenizer.save_pretrained(run_dir / rundir.TOKENIZER)
+
+    def load(self, run_dir: Path) -> EmbeddingRun:
+        return EmbeddingRun(run_dir)
+
+
+def ranks(embedder: Any, records: list[Triple]) -> list[int]:
+    """1-based rank of each query's positive among all distinct positives and negatives (cosine)."""
+    candidates = list(dict.fromkeys([r.positive for r in records] + [r.negative for r in records if r.negative]))
+    index = {passage: i for i, passage in enumerate(candidates)}
+    queries = embedder.encode([r.query for r in records], convert_to_tensor=True, normalize_embeddings=True)
+    passages = embedder.encode(candidates, convert_to_tensor=True, normalize_embeddings=True)
+    scores = queries @ passages.T
+    result = []
+    for row, record in enumerate(records):
+        gold = scores[row, index[record.positive]]
+        result.append(int((scores[row] > gold).sum()) + 1)
+    return result
+
+
+class EmbeddingRun:
+    """A tuned embedder: recall@k and MRR on pairs, and the merge check against base + adapter."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.embedder = load_sentence_transformer(run_dir / rundir.MODEL)
+
+    def evaluate(self, records: list[Triple]) -> dict[str, Any]:
+        return retrieval_metrics(ranks(self.embedder, records))
+
+    def export(self, out: Path, probe: list[str]) -> dict[str, Any]:
+        if not (self.run_dir / rundir.ADAPTER).is_dir():
+            raise ModelLoadError(f"{self.run_dir} is a full fine-tune: {self.run_dir / rundir.MODEL} is the model")
+        from peft import PeftModel
+
+        base_path = Path(rundir.read_json(self.run_dir / rundir.MANIFEST)["base_model"]["path"])
+        reference = load_sentence_transformer(base_path)
+        base_out = reference.encode(probe, convert_to_tensor=True)
+        reference[0].model = PeftModel.from_pretrained(reference[0].auto_model, self.run_dir / rundir.ADAPTER)
+        reference.eval()
+        adapter_out = reference.encode(probe, convert_to_tensor=True)
+        shutil.copytree(self.run_dir / rundir.MODEL, out, dirs_exist_ok=True)
+        merged_out = load_sentence_transformer(out).encode(probe, convert_to_tensor=True)
+        return check_merge(adapter_out, merged_out, base_out)
+
+
+TASK = EmbeddingTask()
