@@ -192,8 +192,14 @@ class _Chunker:
         if words:  # the next word alone is longer than what is left: end before it, never inside it
             return words[-1], False
         tokens = self.token_candidates(cur, hi)
-        # an over-budget single word; a tokenizer that repeats offsets may leave no start in (cur, hi]
-        return (tokens[-1] if tokens else self.next_token_start(cur)), False
+        if not tokens:  # a tokenizer that repeats offsets (byte-level BPE) may leave no start in (cur, hi]
+            return self.next_token_start(cur), False
+        # an over-budget single word: cut at a token edge, beside punctuation ("3." | "14") if that fills half
+        text = self.text
+        soft = [p for p in tokens if not (text[p - 1].isalnum() and p < len(text) and text[p].isalnum())]
+        if soft and 2 * self.count(start, soft[-1]) >= budget:
+            return soft[-1], False
+        return tokens[-1], False
 
     def good_end(self, level: int, start: int, end: int) -> bool:
         """Stop at this level: the chunk is half full, or the next unit of this level fits a chunk alone."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from itertools import pairwise
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -94,10 +96,10 @@ def check_chunks(text: str, chunks: Sequence[Chunk], offsets: TokenOffsets, opti
     assert all(covered[i] or text[i].isspace() for i in range(len(text)))
     if options.overlap_tokens == 0:
         gaps = [text[:chunks[0].start]] if chunks else [text]
-        gaps += [text[a.end : b.start] for a, b in zip(chunks, chunks[1:])]
+        gaps += [text[a.end : b.start] for a, b in pairwise(chunks)]
         gaps += [text[chunks[-1].end :]] if chunks else []
         assert all(g.strip() == "" for g in gaps)
-        assert "".join(g + c.text for g, c in zip(gaps, [*chunks, None]) if c) + gaps[-1] == text
+        assert "".join(g + c.text for g, c in zip(gaps, [*chunks, None], strict=True) if c) + gaps[-1] == text
 
 
 def mid_word_cuts(text: str, chunks: Sequence[Chunk]) -> list[int]:
@@ -109,7 +111,9 @@ def mid_word_cuts(text: str, chunks: Sequence[Chunk]) -> list[int]:
 
 
 def longest_word_tokens(text: str, offsets: TokenOffsets) -> int:
-    return max((len(offsets(w)) for w in re.findall(r"[A-Za-z0-9]+", text)), default=0)
+    """Tokens of the longest word, words being what the chunker cuts between: whitespace, CJK ideographs."""
+    words = re.split(r"\s+|(?<=[\u4e00-\u9fff\u3000-\u303f\uff00-\uffef…])|(?=[\u4e00-\u9fff])", text)
+    return max((len(offsets(w)) for w in words if w), default=0)
 
 
 texts = st.lists(
@@ -129,7 +133,7 @@ def budgets(draw: st.DrawFn) -> ChunkOptions:
 def sectioned(draw: st.DrawFn) -> Document:
     text = draw(texts)
     cuts = sorted(set(draw(st.lists(st.integers(0, len(text)), max_size=6))) | {0, len(text)})
-    sections = [Section(a, b, {"page": i + 1}) for i, (a, b) in enumerate(zip(cuts, cuts[1:])) if a < b]
+    sections = [Section(a, b, {"page": i + 1}) for i, (a, b) in enumerate(pairwise(cuts)) if a < b]
     return Document("mem://t", "t", text, sections=sections)
 
 
@@ -228,8 +232,9 @@ def test_code_block_over_budget_is_cut_at_line_boundaries(minilm: TokenOffsets) 
 
 def test_section_metadata_and_section_starts_a_chunk(wordpiece: TokenOffsets) -> None:
     parts = ["# Install\n\n" + SAMPLE[0], "## pip\n\n" + SAMPLE[1], "第三页。" + SAMPLE[2]]
+    metas: list[dict[str, Any]] = [{"heading": "Install"}, {"heading": "Install > pip"}, {"page": 3}]
     text, sections, pos = "", [], 0
-    for meta, part in zip([{"heading": "Install"}, {"heading": "Install > pip"}, {"page": 3}], parts):
+    for meta, part in zip(metas, parts, strict=True):
         text += part + "\n\n"
         sections.append(Section(pos, pos + len(part), meta))
         pos = len(text)
@@ -270,7 +275,8 @@ def test_decimal_is_not_a_sentence_end(minilm: TokenOffsets) -> None:
 
 def test_whitespace_and_empty_documents_give_no_chunks(minilm: TokenOffsets) -> None:
     for text in ["", "   \n\n\t "]:
-        assert chunk_document(Document("mem://e", "e", text), minilm, ChunkOptions(max_tokens=16, overlap_tokens=0)) == []
+        options = ChunkOptions(max_tokens=16, overlap_tokens=0)
+        assert chunk_document(Document("mem://e", "e", text), minilm, options) == []
 
 
 def test_overlap_zero_tiles_and_overlap_repeats_context(minilm: TokenOffsets) -> None:
@@ -278,9 +284,9 @@ def test_overlap_zero_tiles_and_overlap_repeats_context(minilm: TokenOffsets) ->
     doc = Document("mem://en", "en", text)
     tiled = chunk_document(doc, minilm, ChunkOptions(max_tokens=32, overlap_tokens=0))
     overlapped = chunk_document(doc, minilm, ChunkOptions(max_tokens=32, overlap_tokens=8))
-    assert all(b.start > a.end for a, b in zip(tiled, tiled[1:]))
-    assert all(b.start < a.end for a, b in zip(overlapped, overlapped[1:]))
-    assert all(len(minilm(text[b.start : a.end])) <= 8 for a, b in zip(overlapped, overlapped[1:]))
+    assert all(b.start > a.end for a, b in pairwise(tiled))
+    assert all(b.start < a.end for a, b in pairwise(overlapped))
+    assert all(len(minilm(text[b.start : a.end])) <= 8 for a, b in pairwise(overlapped))
 
 
 @pytest.mark.parametrize(
@@ -294,7 +300,11 @@ def test_bad_options_say_what_to_change(max_tokens: int, overlap: int) -> None:
 def test_offsets_are_computed_once_per_document_plus_one_check_per_chunk(minilm: TokenOffsets) -> None:
     text = "\n\n".join([CHINESE, " ".join(SAMPLE * 20)])
     calls: list[int] = []
-    counting: Callable[[str], list[tuple[int, int]]] = lambda t: calls.append(len(t)) or list(minilm(t))  # noqa: E731
+
+    def counting(text: str) -> Sequence[tuple[int, int]]:
+        calls.append(len(text))
+        return minilm(text)
+
     chunks = chunk_document(Document("mem://x", "x", text), counting, ChunkOptions(max_tokens=96))
     assert calls[0] == len(text) and calls.count(len(text)) == 1
     assert len(calls) == 1 + len(chunks)
