@@ -21,7 +21,7 @@ from pydantic_settings import (
 from llmapp.errors import ConfigError, NotFoundError
 
 CONFIG_FILE = "llmapp.yaml"
-_KB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_KB_NAME = re.compile(r"^\w[\w.-]{0,63}$")  # Unicode letters too: 员工手册 is a fine name
 
 
 def default_home() -> Path:
@@ -78,7 +78,7 @@ class Settings(BaseSettings):
             path = self.home / kb
         else:
             raise ConfigError(
-                f"{kb!r} is not a valid knowledge base name: use letters, digits, '_', '-' or '.', "
+                f"{kb!r} is not a valid knowledge base name: use letters (any script), digits, '_', '-' or '.', "
                 "or give a path such as ./my-kb"
             )
         if must_exist and not (path / "manifest.json").is_file():
