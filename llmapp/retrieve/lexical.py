@@ -46,7 +46,7 @@ class LexicalScorer:
         unique, counts = np.unique(columns, return_counts=True)
         raw = self.index.weights[:, unique] @ counts.astype(np.float32)
         best = float(self._column_max[unique] @ counts) + self._unknown_weight * (len(tokens) - len(columns))
-        out[:] = np.asarray(raw).ravel() / max(best, 1e-9)
+        out[:] = np.minimum(np.asarray(raw).ravel() / max(best, 1e-9), 1.0)  # float rounding
         if allowed_rows is not None:
             mask = np.zeros(len(self), dtype=bool)
             mask[allowed_rows] = True
