@@ -26,7 +26,8 @@ def write_beir(folder: Path) -> Path:
     (folder / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in corpus))
     queries = [{"_id": "q1", "text": "first"}, {"_id": "q2", "text": "second"}, {"_id": "q3", "text": "unjudged"}]
     (folder / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
-    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td2\t1\nq1\td4\t2\nq2\td5\t1\nq2\td1\t0\n")
+    qrels = "query-id\tcorpus-id\tscore\nq1\td2\t1\nq1\td4\t2\nq2\td5\t1\nq2\td1\t0\n"
+    (folder / "qrels" / "test.tsv").write_text(qrels)
     return folder
 
 
@@ -79,7 +80,8 @@ def test_squad_conversion(tmp_path: Path) -> None:
     source.write_text(json.dumps(squad, ensure_ascii=False), encoding="utf-8")
     corpus, queries, qrels = beir_files(squad_to_beir(source, tmp_path / "out"), "test")
     documents = [json.loads(line) for line in corpus.read_text(encoding="utf-8").splitlines()]
-    assert documents == [{"_id": "c0", "title": "泡泡", "text": "第一段。"}, {"_id": "c1", "title": "泡泡", "text": "第二段。"}]
+    assert documents == [{"_id": "c0", "title": "泡泡", "text": "第一段。"},
+                         {"_id": "c1", "title": "泡泡", "text": "第二段。"}]
     benchmark = read_benchmark(queries, qrels)
     assert benchmark.queries["a2"] == "还是第一？"
     assert benchmark.qrels == {"a1": {"c0": 1}, "a2": {"c0": 1}, "b1": {"c1": 1}, "c1": {"c0": 1}}
