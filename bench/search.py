@@ -1,0 +1,152 @@
+"""Search latency: p50/p95 of one k=10 hybrid query (query embedding included, model load excluded), llmapp
+against LangChain's EnsembleRetriever (FAISS + BM25Retriever) on the same chunks, vectors and tokens.
+
+    .venv/bin/pip install -e ".[bench]"
+    .venv/bin/python bench/search.py --kb /tmp/scifact-kb --queries ../shared/eval/scifact/queries.jsonl
+    .venv/bin/python bench/search.py --synthetic 100000          # random unit vectors + synthetic texts
+
+The synthetic knowledge base is written straight through ingest.store (1,000 files of 100 chunks, 384-d random
+unit vectors recorded as the "hash:384" embedder, so queries are embedded by HashEmbedder, not a model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(ROOT))
+
+WORDS = [f"w{i}" for i in range(20000)]
+
+
+def synthetic_kb(path: Path, n_chunks: int, dimension: int = 384, per_file: int = 100) -> Path:
+    """A knowledge base of n_chunks synthetic chunks (Zipf-distributed words, random unit vectors)."""
+    from ingest.lexical import tokenize
+    from ingest.store import FileChange, KnowledgeBase, Manifest, NewDocument
+
+    rng = np.random.default_rng(0)
+    ranks = np.arange(1, len(WORDS) + 1)
+    probabilities = (1.0 / ranks) / (1.0 / ranks).sum()
+    manifest = Manifest(embedder={"name": f"hash:{dimension}", "path": None, "dimension": dimension,
+                                  "normalized": True}, chunking={"max_tokens": 128, "overlap": 0})
+    kb = KnowledgeBase.create(path, manifest)
+    with kb.writer() as writer:
+        changes = []
+        for file_number in range(0, n_chunks, per_file):
+            rows, chunks = [], []
+            for ordinal in range(min(per_file, n_chunks - file_number)):
+                text = " ".join(WORDS[i] for i in rng.choice(len(WORDS), size=60, p=probabilities))
+                vector = rng.standard_normal(dimension).astype(np.float32)
+                sha = hashlib.sha256(text.encode()).hexdigest()
+                rows.append((sha, text, tokenize(text), vector / np.linalg.norm(vector)))
+                chunks.append((sha, ordinal, 0, len(text), 60, {}))
+            writer.add_texts(rows)
+            document = NewDocument(f"doc{file_number}", "", {}, 0, chunks)
+            changes.append(FileChange(f"/synthetic/{file_number}.txt", sha, 0, 0, [document]))
+        added, removed = writer.commit(changes)
+        writer.sync_indexes(added, removed)
+    return path
+
+
+def percentiles(seconds: Sequence[float]) -> dict[str, float]:
+    ms = sorted(s * 1000 for s in seconds)
+    return {"p50_ms": round(statistics.median(ms), 2), "p95_ms": round(ms[int(0.95 * (len(ms) - 1))], 2),
+            "queries": len(ms)}
+
+
+def timed(search: Callable[[str], Any], queries: Sequence[str]) -> dict[str, float]:
+    for query in queries[:5]:  # warm-up: lazy index loads, first-call allocations
+        search(query)
+    times = []
+    for query in queries:
+        started = time.perf_counter()
+        search(query)
+        times.append(time.perf_counter() - started)
+    return percentiles(times)
+
+
+def llmapp_side(kb: Path, queries: Sequence[str], k: int) -> dict[str, float]:
+    from llmapp.retrieve import open_retriever
+    from llmapp.settings import Settings
+
+    with tempfile.TemporaryDirectory() as home, open_retriever(Settings(home=Path(home)), str(kb)) as retriever:
+        retriever.search(queries[0], k=k)  # loads the model, the indexes and measures coverage (excluded)
+        return timed(lambda q: retriever.search(q, k=k), queries)
+
+
+def langchain_side(kb: Path, queries: Sequence[str], k: int) -> dict[str, float]:
+    from langchain_classic.retrievers import EnsembleRetriever
+    from langchain_community.retrievers import BM25Retriever
+    from langchain_community.vectorstores import FAISS
+    from langchain_core.embeddings import Embeddings
+
+    from ingest.embed import load_embedder
+    from ingest.lexical import tokenize
+    from ingest.store import KnowledgeBase
+
+    base = KnowledgeBase.open(kb)
+    embedder = load_embedder(base.manifest.embedder["name"])
+
+    class Wrapped(Embeddings):
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            return embedder.embed(texts).tolist()
+
+        def embed_query(self, text: str) -> list[float]:
+            return embedder.embed([text])[0].tolist()
+
+    with base.snapshot() as snap:
+        rows = snap.sql("SELECT c.id, t.text, t.vector FROM chunks c JOIN texts t ON t.id = c.text_id ORDER BY c.id")
+    texts = [r[1] for r in rows]
+    pairs = [(r[1], np.frombuffer(r[2], dtype=np.float32).tolist()) for r in rows]
+    store = FAISS.from_embeddings(pairs, Wrapped(), distance_strategy="MAX_INNER_PRODUCT")
+    bm25 = BM25Retriever.from_texts(texts, preprocess_func=tokenize, k=k)
+    ensemble = EnsembleRetriever(retrievers=[bm25, store.as_retriever(search_kwargs={"k": k})], weights=[0.5, 0.5])
+    ensemble.invoke(queries[0])
+    return timed(ensemble.invoke, queries)
+
+
+def read_queries(path: Path, limit: int) -> list[str]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line)["text"] for line in lines if line.strip()][:limit]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kb", type=Path, help="an existing knowledge base")
+    parser.add_argument("--queries", type=Path, help="queries JSONL for --kb")
+    parser.add_argument("--synthetic", type=int, help="build a synthetic knowledge base of this many chunks")
+    parser.add_argument("--n", type=int, default=200, help="queries timed")
+    parser.add_argument("-k", type=int, default=10)
+    parser.add_argument("--skip-langchain", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        if args.synthetic:
+            started = time.perf_counter()
+            kb = synthetic_kb(Path(scratch) / "kb", args.synthetic)
+            print(f"built {args.synthetic} chunks in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+            rng = random.Random(1)
+            queries = [" ".join(rng.choice(WORDS[:5000]) for _ in range(6)) for _ in range(args.n)]
+        else:
+            kb, queries = args.kb, read_queries(args.queries, args.n)
+        result = {"kb": str(args.kb or f"synthetic:{args.synthetic}"), "k": args.k,
+                  "llmapp_hybrid": llmapp_side(kb, queries, args.k)}
+        if not args.skip_langchain:
+            result["langchain_ensemble"] = langchain_side(kb, queries, args.k)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
