@@ -120,14 +120,20 @@ def _log_lengths(lengths: dict[str, Any]) -> None:
             )
 
 
-def run_job(job: Job, resume: bool = False) -> RunResult:
-    """Trains the job and writes its run folder (rank 0 writes; other DDP ranks only train)."""
+def run_job(job: Job, resume: bool = False, callbacks: list[Any] | None = None) -> RunResult:
+    """Trains the job and writes its run folder (rank 0 writes; other DDP ranks only train).
+
+    `callbacks`: extra `transformers.TrainerCallback`s, e.g. your own logging.
+    """
     task = get_task(job.task)
     base = resolve_base_model(job.base_model)
     run_dir = job.output_dir
     main = is_main_process()
     _guard_run_dir(job, run_dir, resume)
     splits = load_splits(job, task)
+    from transformers import set_seed
+
+    set_seed(job.train.seed)  # the new head and LoRA's A matrices are initialised here: same seed, same run
     prepared = task.prepare(job, base, splits.train_records, splits.validation_records)
     report = _data_report(splits, prepared.lengths)
     _log_lengths(prepared.lengths)
@@ -135,7 +141,7 @@ def run_job(job: Job, resume: bool = False) -> RunResult:
         run_dir.mkdir(parents=True, exist_ok=True)
         rundir.write_json(run_dir / rundir.DATA_REPORT, report)
         rundir.write_json(run_dir / rundir.MANIFEST, _manifest(job, base, splits, "training"))
-    trainer, summary = train(job, prepared, run_dir, resume)
+    trainer, summary = train(job, prepared, run_dir, resume, callbacks or [])
     if not main:
         return RunResult(run_dir, {}, summary, report)
     return RunResult(run_dir, _finish(job, task, prepared, trainer, splits, base, summary), summary, report)

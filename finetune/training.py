@@ -88,7 +88,7 @@ def _callbacks(job: Job, run_dir: Path, metric: str) -> list[Any]:
     return callbacks
 
 
-def build_trainer(job: Job, prepared: Prepared, run_dir: Path) -> Any:
+def build_trainer(job: Job, prepared: Prepared, run_dir: Path, extra_callbacks: list[Any]) -> Any:
     from transformers import PrinterCallback, Seq2SeqTrainer, Trainer
 
     trainer_class = Seq2SeqTrainer if prepared.seq2seq else Trainer
@@ -101,7 +101,7 @@ def build_trainer(job: Job, prepared: Prepared, run_dir: Path) -> Any:
         processing_class=prepared.tokenizer,
         compute_metrics=prepared.compute_metrics,
         preprocess_logits_for_metrics=prepared.preprocess_logits,
-        callbacks=_callbacks(job, run_dir, prepared.metric),
+        callbacks=_callbacks(job, run_dir, prepared.metric) + extra_callbacks,
     )
     trainer.remove_callback(PrinterCallback)  # RunLogCallback logs progress; stdout stays free for --json
     return trainer
@@ -125,7 +125,9 @@ def describe_checkpoint(checkpoint: Path) -> dict[str, Any]:
     }
 
 
-def train(job: Job, prepared: Prepared, run_dir: Path, resume: bool) -> tuple[Any, dict[str, Any]]:
+def train(
+    job: Job, prepared: Prepared, run_dir: Path, resume: bool, callbacks: list[Any]
+) -> tuple[Any, dict[str, Any]]:
     """Trains; returns the trainer and a summary (runtime, tokens/s, what was resumed)."""
     checkpoint = rundir.last_checkpoint(run_dir)
     if resume and checkpoint is None:
@@ -142,7 +144,7 @@ def train(job: Job, prepared: Prepared, run_dir: Path, resume: bool) -> tuple[An
             resumed["epoch"] or 0.0,
             ", ".join(k for k, v in resumed["restored"].items() if v),
         )
-    trainer = build_trainer(job, prepared, run_dir)
+    trainer = build_trainer(job, prepared, run_dir, callbacks)
     if prepared.extra.get("eval_before") and not resumed:
         before = trainer.evaluate()
         prepared.extra["eval_loss_before"] = before.get("eval_loss")

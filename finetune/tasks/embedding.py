@@ -62,7 +62,8 @@ def contrastive_model(embedder: Any) -> Any:
                 for p in ("query", "positive", "negative")
             ]
             features = [g for g in groups if g]
-            return {"loss": self.loss(features, None)}
+            loss_fn: Any = self.__dict__["loss"]
+            return {"loss": loss_fn(features, None)}
 
     return Contrastive()
 

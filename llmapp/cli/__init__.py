@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from llmapp.cli import eval_cmd, ingest_cmd, kb_cmd, search_cmd
+from llmapp.cli import eval_cmd, finetune_cmd, ingest_cmd, kb_cmd, search_cmd
 
 app = typer.Typer(
     name="llmapp",
@@ -26,6 +26,7 @@ ingest_cmd.register(app)
 kb_cmd.register(app)
 search_cmd.register(app)
 eval_cmd.register(app)
+finetune_cmd.register(app)
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
