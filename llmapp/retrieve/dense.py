@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -13,6 +15,24 @@ def _faiss() -> Any:
     import faiss
 
     return faiss
+
+
+# A flat search of a few queries is memory-bound: OpenMP threads only add start-up cost, and on a busy machine
+# their spin-waiting made one 100k-vector query 5x slower (120 ms against 25 ms single-threaded).
+_FEW_QUERIES = 4
+
+
+@contextmanager
+def _threads(faiss: Any, count: int | None) -> Iterator[None]:
+    if count is None:
+        yield
+        return
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(count)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
 class DenseScorer:
@@ -41,7 +61,8 @@ class DenseScorer:
             params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
             n = min(n, int(allowed.size))
         queries = np.ascontiguousarray(vectors, dtype=np.float32)
-        scores, ids = self.index.search(queries, max(1, min(n, len(self))), params=params)
+        with _threads(faiss, 1 if len(queries) <= _FEW_QUERIES else None):
+            scores, ids = self.index.search(queries, max(1, min(n, len(self))), params=params)
         return ids, scores
 
     def scores_of(self, vector: np.ndarray, ids: np.ndarray) -> np.ndarray:
