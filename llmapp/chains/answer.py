@@ -1,0 +1,60 @@
+"""What a chain returns: `Answer{text, answered, citations, hits, timings}`.
+
+While streaming, a chain yields partial answers (`final=False`, the new text in `delta`, no citations yet)
+and then one final answer whose text has its citation markers checked and whose citations are filled in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from llmapp.hits import Hit
+from llmapp.language import Language
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int  # the number the answer text uses: [n]
+    source: str
+    doc_id: str
+    chunk_id: int
+    text: str  # the passage as it was given to the generator
+
+
+@dataclass(frozen=True)
+class Timings:
+    retrieve_ms: float
+    first_token_ms: float | None  # from the start of the call to the first answer text
+    total_ms: float
+    tokens_per_s: float | None  # decoding speed after the first token; None when under two tokens
+
+    def to_dict(self) -> dict[str, float | None]:
+        return {key: (round(value, 2) if value is not None else None) for key, value in asdict(self).items()}
+
+
+@dataclass
+class Answer:
+    question: str
+    text: str
+    answered: bool  # False when nothing relevant was retrieved and the text says so
+    language: Language
+    citations: list[Citation] = field(default_factory=list)
+    hits: list[Hit] = field(default_factory=list)
+    timings: Timings | None = None
+    standalone_question: str | None = None  # the condensed follow-up a chat chain searched with
+    final: bool = True
+    delta: str = ""  # partial answers only: the text added since the previous one
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `--json` shape: {"answer", "answered", "citations", "hits", "timings", ...}."""
+        return {
+            "question": self.question,
+            "standalone_question": self.standalone_question,
+            "answer": self.text,
+            "answered": self.answered,
+            "language": self.language,
+            "citations": [asdict(c) for c in self.citations],
+            "hits": [hit.to_dict() for hit in self.hits],
+            "timings": self.timings.to_dict() if self.timings else None,
+        }

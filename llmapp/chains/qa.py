@@ -1,0 +1,167 @@
+"""The QA chain: retrieve -> pack the passages into the window -> prompt -> generate -> checked citations.
+
+    chain = QAChain(retriever, generator)
+    answer = chain.invoke("How do I update a knowledge base?")
+    for part in chain.stream("知识库如何更新？"):   # partial answers, then the final one
+        print(part.delta, end="")
+
+When the retriever returns nothing (every hit fell under its minimum score), the chain answers "nothing
+relevant found" in the question's language with `answered=False` and does not call the generator.
+A generator that answers from passages itself (`PassageAnswerer`, e.g. extractive) gets the passages instead
+of the rendered prompt.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol, TypedDict, runtime_checkable
+
+from langchain_core.runnables import Runnable, RunnableConfig
+
+from llmapp.chains.answer import Answer, Citation, Timings
+from llmapp.chains.citations import check_citations
+from llmapp.chains.packing import Passage, pack, passage_budget
+from llmapp.errors import ConfigError
+from llmapp.generate.base import GenerationOptions, Generator, PassageAnswerer
+from llmapp.hits import Hit
+from llmapp.language import Language, detect_language
+from llmapp.prompts import PromptLibrary, PromptTemplate
+
+
+@runtime_checkable
+class SupportsSearch(Protocol):
+    """Anything that retrieves: `llmapp.retrieve` retrievers, or a few fixed hits in a test."""
+
+    def search(self, query: str, k: int = 5, filters: dict[str, Any] | None = None) -> list[Hit]: ...
+
+
+class QuestionInput(TypedDict, total=False):
+    question: str  # required
+    filters: dict[str, Any]
+    conversation_id: str  # chat chain only
+
+
+@dataclass
+class _Clock:
+    start: float
+    retrieved: float = 0.0
+    first_token: float | None = None
+
+    @staticmethod
+    def now() -> float:
+        return time.perf_counter()
+
+    def timings(self, tokens: int) -> Timings:
+        end = self.now()
+        first = self.first_token
+        decode_s = end - first if first is not None else 0.0
+        return Timings(
+            retrieve_ms=(self.retrieved - self.start) * 1000,
+            first_token_ms=(first - self.start) * 1000 if first is not None else None,
+            total_ms=(end - self.start) * 1000,
+            tokens_per_s=(tokens - 1) / decode_s if tokens > 1 and decode_s > 0 else None,
+        )
+
+
+class QAChain(Runnable[str | QuestionInput, Answer]):
+    """Question in, `Answer` out. Input: a question string or `{"question": ..., "filters": {...}}`."""
+
+    def __init__(self, retriever: SupportsSearch, generator: Generator, prompts: PromptLibrary | None = None,
+                 k: int = 5, options: GenerationOptions | None = None) -> None:
+        if k < 1:
+            raise ConfigError(f"k must be at least 1, got {k}")
+        self.retriever = retriever
+        self.generator = generator
+        self.prompts = prompts or PromptLibrary()
+        self.k = k
+        self.options = options or GenerationOptions()
+
+    # -- Runnable -------------------------------------------------------------------------------------------
+
+    def invoke(self, input: str | QuestionInput, config: RunnableConfig | None = None, **kwargs: Any) -> Answer:
+        return self._call_with_config(self._final, input, config, run_type="chain")
+
+    def stream(self, input: str | QuestionInput, config: RunnableConfig | None = None,
+               **kwargs: Any | None) -> Iterator[Answer]:
+        question, filters = _unpack(input)
+        yield from self.run(question, filters=filters)
+
+    def _final(self, input: str | QuestionInput) -> Answer:
+        question, filters = _unpack(input)
+        *_, final = self.run(question, filters=filters)
+        return final
+
+    # -- the chain ------------------------------------------------------------------------------------------
+
+    def run(self, question: str, filters: dict[str, Any] | None = None, search_query: str | None = None,
+            language: Language | None = None) -> Iterator[Answer]:
+        """Partial answers while generating, then the final one. `search_query` (default: the question) is
+        what is retrieved and asked; a chat chain passes the condensed follow-up there."""
+        if not question.strip():
+            raise ConfigError("the question is empty")
+        asked = search_query or question
+        lang = language or detect_language(question)
+        template = self.prompts.get("qa", lang)
+        clock = _Clock(_Clock.now())
+        hits = self.retriever.search(asked, k=self.k, filters=filters)
+        clock.retrieved = _Clock.now()
+        base = Answer(question=question, text="", answered=bool(hits), language=lang, hits=hits,
+                      standalone_question=search_query)
+        if not hits:
+            base.text = template.text("no_answer")
+            base.timings = clock.timings(0)
+            yield base
+            return
+        passages = self._pack(asked, hits, template)
+        raw = ""
+        for piece in self._generate(asked, passages, template):
+            if clock.first_token is None:
+                clock.first_token = _Clock.now()
+            raw += piece
+            yield _partial(base, raw, piece)
+        yield self._finish(base, raw, passages, clock)
+
+    def _pack(self, question: str, hits: list[Hit], template: PromptTemplate) -> list[Passage]:
+        if isinstance(self.generator, PassageAnswerer):
+            prompt_tokens = self.generator.count_tokens(question)
+        else:
+            bare = template.render(question=question, passages=[])
+            prompt_tokens = sum(self.generator.count_tokens(m["content"]) for m in bare)
+        budget = passage_budget(self.generator, self.options.max_tokens, prompt_tokens)
+        return pack(hits, self.generator, budget)
+
+    def _generate(self, question: str, passages: list[Passage], template: PromptTemplate) -> Iterator[str]:
+        options = asdict(self.options)
+        if isinstance(self.generator, PassageAnswerer):
+            return self.generator.answer(question, [p.text for p in passages], **options)
+        shown = [{"n": p.n, "text": p.text, "source": p.hit.source} for p in passages]
+        messages = template.render(question=question, passages=shown)
+        return self.generator.stream(messages, **options)
+
+    def _finish(self, base: Answer, raw: str, passages: list[Passage], clock: _Clock) -> Answer:
+        checked = check_citations(raw, len(passages))
+        by_number = {p.n: p for p in passages}
+        citations = [
+            Citation(n, by_number[n].hit.source, by_number[n].hit.doc_id, by_number[n].hit.chunk_id,
+                     by_number[n].text)
+            for n in checked.cited
+        ]
+        tokens = self.generator.count_tokens(raw) if raw else 0
+        return Answer(question=base.question, text=checked.text, answered=True, language=base.language,
+                      citations=citations, hits=base.hits, timings=clock.timings(tokens),
+                      standalone_question=base.standalone_question)
+
+
+def _partial(base: Answer, text: str, delta: str) -> Answer:
+    return Answer(question=base.question, text=text, answered=True, language=base.language, hits=base.hits,
+                  standalone_question=base.standalone_question, final=False, delta=delta)
+
+
+def _unpack(input: str | QuestionInput) -> tuple[str, dict[str, Any] | None]:
+    if isinstance(input, str):
+        return input, None
+    if isinstance(input, dict) and isinstance(input.get("question"), str):
+        return input["question"], input.get("filters")
+    raise ConfigError(f"a chain takes a question string or {{'question': str, 'filters': dict}}, got {input!r}")
