@@ -100,9 +100,11 @@ def _read_delimited(path: Path, delimiter: str) -> Iterator[Row | Problem]:
 
 def read_rows(path: Path) -> Iterator[Row | Problem]:
     """Rows of a data file, numbered by the line they start on (a CSV/TSV header is line 1)."""
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise DataError(f"data file {path}: unsupported format {suffix!r}; use one of {', '.join(SUFFIXES)}")
     if not path.is_file():
         raise DataError(f"data file {path} does not exist")
-    suffix = path.suffix.lower()
     if suffix == ".jsonl":
         return _read_jsonl(path)
     if suffix in (".csv", ".tsv"):
