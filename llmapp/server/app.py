@@ -1,0 +1,91 @@
+"""`create_app(settings, server)`: the FastAPI app behind `llmapp serve`.
+
+    GET  /healthz                       open; answers once the generator is loaded
+    GET  /                              the web page (plain HTML/CSS/JS from llmapp/web)
+    /v1/chat/completions, /v1/models, /v1/embeddings      OpenAI-compatible (routes_openai)
+    /kbs, /kbs/{kb}, /kbs/{kb}/documents, /kbs/{kb}/search, /jobs/{id}   knowledge bases (routes_kb)
+
+Everything but /healthz and the page's static files needs the API key when one is set.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from llmapp.generate import Generator, open_generator
+from llmapp.server.auth import bearer_guard
+from llmapp.server.chat import ServedGenerator
+from llmapp.server.config import ServerSettings
+from llmapp.server.errors import install_handlers
+from llmapp.server.jobs import JobQueue
+from llmapp.server.knowledge import KnowledgeBases
+from llmapp.server.limits import BodyLimit
+from llmapp.server.routes_kb import kb_router
+from llmapp.server.routes_openai import openai_router
+from llmapp.server.state import ServerState
+from llmapp.settings import Settings
+
+log = logging.getLogger(__name__)
+
+WEB = Path(__file__).resolve().parent.parent / "web"
+VERSION = "0.1.0"
+
+
+def create_app(settings: Settings, server: ServerSettings | None = None,
+               generator: Generator | None = None) -> FastAPI:
+    """The app. `generator`: an already built one (tests pass a FakeGenerator); else `server.generator`
+    is opened when the app starts, before /healthz answers."""
+    server = server or ServerSettings()
+    server.check_exposure()
+    home = settings.home
+    kbs = KnowledgeBases(settings, mode=server.mode, min_score=server.min_score)
+    jobs = JobQueue(kept=server.limits.jobs_kept, mask=lambda text: text.replace(str(home), "$LLMAPP_HOME"))
+    state = ServerState(settings, server, kbs, jobs)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        built = generator or open_generator(server.generator)
+        state.served = ServedGenerator(built, model_id=_model_id(built))
+        log.info("serving %s (%s) with knowledge bases under %s", state.served.model_id, built.name, home)
+        yield
+        jobs.shutdown(wait=True)  # a running ingest finishes its commit; queued ones are still run
+        kbs.close()
+
+    app = FastAPI(title="llmapp", version=VERSION, lifespan=lifespan,
+                  description="Knowledge-base chat with citations: OpenAI-compatible API, knowledge-base API, "
+                              "web page. See docs/server.md.")
+    app.state.llmapp = state
+    install_handlers(app, home)
+    app.add_middleware(BodyLimit, limits=server.limits)  # type: ignore[arg-type]
+    guard = [Depends(bearer_guard(server.api_key))]
+    app.include_router(openai_router(state), dependencies=guard)
+    app.include_router(kb_router(state), dependencies=guard)
+    _add_open_routes(app, state)
+    return app
+
+
+def _add_open_routes(app: FastAPI, state: ServerState) -> None:
+    @app.get("/healthz", tags=["server"], summary="Ready check (no API key needed)")
+    def healthz() -> dict[str, Any]:
+        served = state.generator()
+        return {"status": "ok", "version": VERSION, "model": served.model_id, "backend": served.generator.name,
+                "auth": state.server.auth_required}
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(WEB / "index.html", media_type="text/html; charset=utf-8")
+
+    app.mount("/static", StaticFiles(directory=WEB), name="static")
+
+
+def _model_id(generator: Generator) -> str:
+    """The id clients use for chat without retrieval: the model's file or folder name, never its path."""
+    return Path(str(generator.model)).name or generator.name

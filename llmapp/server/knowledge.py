@@ -1,0 +1,211 @@
+"""The server's view of the knowledge bases under `Settings.home`: names, info, documents, and retrievers.
+
+Readers never hold the writer lock. Each knowledge base keeps one cached retriever over a snapshot; a request
+first asks the knowledge base for its committed version (one small SQLite read) and, when a writer has
+committed since, opens a retriever over a fresh snapshot and closes the old one once no request uses it. So a
+search during an ingest job answers from the last committed state, and the next one after the commit sees it.
+Embedders are loaded once per name and shared by retrieval, `/v1/embeddings` and ingest jobs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llmapp.server.errors import ApiError
+from llmapp.settings import Settings
+
+log = logging.getLogger(__name__)
+
+UPLOADS = "uploads"
+# Names only, never paths: a client must not reach folders outside the server's home.
+_NAME = re.compile(r"^\w[\w.-]{0,63}$")
+_RESERVED = frozenset({"cache"})  # Settings.home/cache holds retrieval caches
+_NEW_KB_EMBEDDERS = re.compile(r"^(minilm|hash(:\d{1,4})?)$")
+
+
+@dataclass
+class _Cached:
+    version: int
+    retriever: Any  # llmapp.retrieve.Retriever
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def document_id(source: str) -> str:
+    """A short, URL-safe, stable id for a source file of a knowledge base."""
+    return hashlib.blake2b(source.encode("utf-8"), digest_size=8).hexdigest()
+
+
+class KnowledgeBases:
+    """Knowledge bases by name, with shared embedders and version-checked retrievers."""
+
+    def __init__(self, settings: Settings, mode: str = "hybrid", min_score: float | None = None) -> None:
+        self.settings = settings
+        self.mode = mode
+        self.min_score = min_score
+        self._embedders: dict[str, Any] = {}
+        self._retrievers: dict[str, _Cached] = {}
+        self._lock = threading.Lock()
+
+    # --- names and folders -------------------------------------------------------------------------------
+
+    def path(self, name: str) -> Path:
+        if not _NAME.match(name) or name.lower() in _RESERVED:
+            raise ApiError(400, f"{name!r} is not a valid knowledge base name: use letters (any script), digits, "
+                                "'_', '-' or '.', starting with a letter or digit, at most 64 characters")
+        return self.settings.home / name
+
+    def open(self, name: str) -> Any:
+        """The `ingest.store.KnowledgeBase` named `name`, or a 404."""
+        from ingest.store import KnowledgeBase, is_knowledge_base
+
+        path = self.path(name)
+        if not is_knowledge_base(path):
+            raise ApiError(404, f"no knowledge base named {name!r}; see GET /kbs or create it with POST /kbs")
+        return KnowledgeBase.open(path)
+
+    def names(self) -> list[str]:
+        from ingest.store import is_knowledge_base
+
+        home = self.settings.home
+        return sorted(p.name for p in home.iterdir() if is_knowledge_base(p)) if home.is_dir() else []
+
+    def display_source(self, name: str, source: str) -> str:
+        """A source path as clients see it: relative to the knowledge base folder when inside it."""
+        kb = self.path(name)
+        try:
+            return Path(source).relative_to(kb).as_posix()
+        except ValueError:
+            return source
+
+    # --- info, create, delete ----------------------------------------------------------------------------
+
+    def info(self, name: str) -> dict[str, Any]:
+        base = self.open(name)
+        with base.snapshot() as snap:
+            stats = snap.stats()
+        stats["name"] = name
+        stats.pop("path", None)
+        stats["embedder"] = {k: v for k, v in stats["embedder"].items() if k != "path"}
+        return stats
+
+    def create(self, name: str, embedder: str | None, chunk_tokens: int | None) -> dict[str, Any]:
+        from ingest.pipeline import IngestOptions, ingest
+        from ingest.store import is_knowledge_base
+
+        path = self.path(name)
+        if is_knowledge_base(path):
+            raise ApiError(409, f"a knowledge base named {name!r} already exists")
+        chosen = embedder or self.settings.embedder or "minilm"
+        if embedder is not None and not _NEW_KB_EMBEDDERS.match(embedder):
+            raise ApiError(400, "embedder must be 'minilm' or 'hash[:DIM]'; other models are set on the server "
+                                "(LLMAPP_EMBEDDER or llmapp.yaml)")
+        options = IngestOptions(chunk_tokens=chunk_tokens or self.settings.chunk_tokens, progress=False)
+        ingest(path, [], self.embedder(chosen), options)  # no files: creates the empty knowledge base
+        return self.info(name)
+
+    def delete(self, name: str) -> None:
+        base = self.open(name)
+        with base.writer():
+            self._forget(name)
+            shutil.rmtree(base.path)
+
+    # --- documents ---------------------------------------------------------------------------------------
+
+    def documents(self, name: str) -> list[dict[str, Any]]:
+        base = self.open(name)
+        with base.snapshot() as snap:
+            rows = snap.sql(
+                "SELECT f.path, f.sha256, f.size, f.ingested_at, count(DISTINCT d.id), count(c.id) FROM files f "
+                "LEFT JOIN documents d ON d.file = f.path LEFT JOIN chunks c ON c.document = d.id "
+                "GROUP BY f.path ORDER BY f.path")
+        return [{"id": document_id(path), "source": self.display_source(name, path), "name": Path(path).name,
+                 "sha256": sha, "bytes": size, "ingested_at": at, "documents": docs, "chunks": chunks}
+                for path, sha, size, at, docs, chunks in rows]
+
+    def source_of(self, name: str, doc: str) -> str:
+        """The stored source path of the document with id `doc`, or a 404."""
+        base = self.open(name)
+        with base.snapshot() as snap:
+            paths = [row[0] for row in snap.sql("SELECT path FROM files")]
+        for path in paths:
+            if document_id(path) == doc:
+                return str(path)
+        raise ApiError(404, f"no document {doc!r} in knowledge base {name!r}; see GET /kbs/{name}/documents")
+
+    def uploads(self, name: str) -> Path:
+        return self.path(name) / UPLOADS
+
+    # --- embedders and retrievers ------------------------------------------------------------------------
+
+    def embedder(self, embedder_name: str) -> Any:
+        """A shared, warmed-up embedder (loaded once; warming loads the model before threads share it)."""
+        from ingest.embed import load_embedder
+
+        with self._lock:
+            if embedder_name not in self._embedders:
+                model = load_embedder(embedder_name, device=self.settings.device)
+                model.embed(["warm up"])
+                self._embedders[embedder_name] = model
+            return self._embedders[embedder_name]
+
+    def embedder_of(self, name: str) -> Any:
+        return self.embedder(self.open(name).manifest.embedder["name"])
+
+    @contextmanager
+    def retriever(self, name: str) -> Iterator[Any]:
+        """A retriever at the knowledge base's latest committed version, used by one request at a time."""
+        base = self.open(name)
+        version = base.version()
+        with self._lock:
+            cached = self._retrievers.get(name)
+        if cached is None or cached.version != version:
+            cached = self._replace(name, base, version)
+        with cached.lock:
+            yield cached.retriever
+
+    def _replace(self, name: str, base: Any, version: int) -> _Cached:
+        fresh = _Cached(version, self._open_retriever(base))
+        with self._lock:
+            old = self._retrievers.get(name)
+            if old is not None and old.version >= version:  # another request got there first
+                fresh.retriever.close()
+                return old
+            self._retrievers[name] = fresh
+        if old is not None:
+            with old.lock:  # wait for the request still reading the old snapshot
+                old.retriever.close()
+        return fresh
+
+    def _open_retriever(self, base: Any) -> Any:
+        from llmapp.retrieve import DenseRetriever, HybridRetriever, LexicalRetriever
+
+        snapshot = base.snapshot()
+        if self.mode == "lexical":
+            return LexicalRetriever(snapshot, self.min_score)
+        embedder = self.embedder(base.manifest.embedder["name"])
+        if self.mode == "dense":
+            return DenseRetriever(snapshot, embedder, self.min_score)
+        from llmapp.retrieve.coverage import kb_coverage
+
+        coverage = kb_coverage(snapshot, embedder, self.settings.home / "cache" / "coverage")
+        return HybridRetriever(snapshot, embedder, coverage, min_score=self.min_score)
+
+    def _forget(self, name: str) -> None:
+        with self._lock:
+            cached = self._retrievers.pop(name, None)
+        if cached is not None:
+            with cached.lock:
+                cached.retriever.close()
+
+    def close(self) -> None:
+        for name in list(self._retrievers):
+            self._forget(name)

@@ -1,0 +1,131 @@
+"""Uploaded files: safe names, limits, atomic saving into `<kb>/uploads/`, and the job steps that ingest them
+or remove documents.
+
+A client's file name is only a hint: it is reduced to its last path component, stripped of anything but
+letters (any script), digits and `._-()` and of leading dots, and cut to a sane length, so
+`../../etc/passwd.txt` lands as `uploads/passwd.txt` inside the knowledge base. Re-uploading the same name
+replaces that file, and the ingest updates exactly its chunks.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from llmapp.server.config import Limits
+from llmapp.server.errors import ApiError
+from llmapp.server.jobs import Job
+
+MAX_NAME_CHARS = 120
+_UNSAFE = re.compile(r"[^\w.\-() ]+")
+_COPY_BLOCK = 1 << 20
+
+
+def sanitise_name(raw: str) -> str:
+    """A harmless file name from whatever a client sent (never empty, never a path, never hidden)."""
+    name = unicodedata.normalize("NFC", raw or "").replace("\\", "/").split("/")[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    name = _UNSAFE.sub("_", name).strip(" ._")
+    stem, dot, ext = name.rpartition(".")
+    if not dot:
+        stem, ext = name, ""
+    stem = stem.strip(" ._")[: MAX_NAME_CHARS - len(ext) - 1] or "upload"
+    return f"{stem}.{ext}" if ext else stem
+
+
+@dataclass
+class Incoming:
+    """One file of an upload request: its safe name and a readable, seekable body."""
+
+    name: str
+    body: BinaryIO
+    size: int
+
+
+def check_upload(files: Sequence[Incoming], limits: Limits, allowed: Sequence[str]) -> None:
+    """Refuse an upload as a whole before anything is saved."""
+    if not files:
+        raise ApiError(400, "no files: send them as multipart form data in the field 'files'")
+    if len(files) > limits.max_files:
+        raise ApiError(413, f"{len(files)} files in one request; the limit is max_files={limits.max_files}")
+    names = [f.name for f in files]
+    if len(set(names)) != len(names):
+        raise ApiError(400, "two files in the request have the same name (after making names safe)")
+    for item in files:
+        if Path(item.name).suffix.lower() not in allowed:
+            raise ApiError(415, f"{item.name}: unsupported file type; allowed: {' '.join(allowed)}")
+        if item.size > limits.max_file_bytes:
+            raise ApiError(413, f"{item.name} has {item.size} bytes; the limit is max_file_bytes="
+                                f"{limits.max_file_bytes}")
+
+
+def save_uploads(files: Sequence[Incoming], folder: Path) -> list[Path]:
+    """Write each file aside and rename it into place: an ingest never reads a half-written upload."""
+    folder.mkdir(parents=True, exist_ok=True)
+    saved = []
+    for item in files:
+        target = folder / item.name
+        fd, tmp = tempfile.mkstemp(prefix=".incoming-", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                item.body.seek(0)
+                while block := item.body.read(_COPY_BLOCK):
+                    handle.write(block)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        saved.append(target)
+    return saved
+
+
+def ingest_step(kb_path: Path, files: Sequence[Path], embedder: Any, limits: Limits) -> Any:
+    """The job step that ingests `files` one at a time, counting progress and merging the reports."""
+    from ingest.loaders import LoadOptions
+    from ingest.pipeline import IngestOptions, IngestReport, ingest
+
+    options = IngestOptions(progress=False, load=LoadOptions(max_file_bytes=limits.max_file_bytes))
+
+    def step(job: Job) -> None:
+        total = IngestReport()
+        for path in files:
+            report = ingest(kb_path, [path], embedder, options)
+            _merge(total, report)
+            job.done += 1
+            job.result = _shown(total.to_dict(), kb_path)
+    return step
+
+
+def remove_step(kb: Any, source: str) -> Any:
+    """The job step that removes one source file's documents (and the uploaded copy, if it is one)."""
+    from ingest.store import FileChange
+
+    def step(job: Job) -> None:
+        with kb.writer() as writer:
+            added, removed = writer.commit([FileChange(path=source)])
+            writer.sync_indexes(added, removed)
+        path = Path(source)
+        if path.parent == kb.path / "uploads":
+            path.unlink(missing_ok=True)
+        job.done = 1
+        job.result = {"chunks_removed": len(removed)}
+    return step
+
+
+def _merge(total: Any, report: Any) -> None:
+    for item in fields(total):
+        mine, theirs = getattr(total, item.name), getattr(report, item.name)
+        setattr(total, item.name, round(mine + theirs, 3) if isinstance(mine, float) else mine + theirs)
+
+
+def _shown(report: dict[str, Any], kb_path: Path) -> dict[str, Any]:
+    for failure in report["files_failed"]:
+        path = Path(str(failure.get("path", "")))
+        failure["path"] = path.name if path.is_relative_to(kb_path) else path.as_posix()
+    return report
