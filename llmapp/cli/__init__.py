@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from llmapp.cli import eval_cmd, finetune_cmd, ingest_cmd, kb_cmd, search_cmd
+from llmapp.cli import eval_cmd, finetune_cmd, ingest_cmd, kb_cmd, search_cmd, serve_cmd
 
 app = typer.Typer(
     name="llmapp",
@@ -27,6 +27,7 @@ kb_cmd.register(app)
 search_cmd.register(app)
 eval_cmd.register(app)
 finetune_cmd.register(app)
+serve_cmd.register(app)
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
