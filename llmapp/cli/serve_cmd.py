@@ -42,6 +42,7 @@ def serve(
 ) -> None:
     """Serve knowledge-base chat: OpenAI-compatible /v1 API, /kbs API and the web page at /."""
     import uvicorn
+    from pydantic import SecretStr
 
     from llmapp.generate import GeneratorConfig
     from llmapp.server import Limits, ServerSettings, create_app
@@ -50,7 +51,7 @@ def serve(
     generator = GeneratorConfig(backend=backend, model=model, adapter=adapter, base_url=base_url, device=device)
     limits = Limits(max_file_bytes=max_file_mb * MiB, max_upload_bytes=max_upload_mb * MiB, max_files=max_files,
                     max_tokens=max_tokens)
-    server = ServerSettings(host=host, port=port, api_key=api_key or None, no_auth=no_auth, generator=generator,
+    server = ServerSettings(host=host, port=port, api_key=SecretStr(api_key) if api_key else None, no_auth=no_auth, generator=generator,
                             k=k, mode=mode, min_score=min_score, limits=limits)
     app = create_app(settings, server)
     typer.echo(f"llmapp: http://{host}:{port}/  (knowledge bases under {settings.home})", err=True)
