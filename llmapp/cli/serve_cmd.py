@@ -51,7 +51,8 @@ def serve(
     generator = GeneratorConfig(backend=backend, model=model, adapter=adapter, base_url=base_url, device=device)
     limits = Limits(max_file_bytes=max_file_mb * MiB, max_upload_bytes=max_upload_mb * MiB, max_files=max_files,
                     max_tokens=max_tokens)
-    server = ServerSettings(host=host, port=port, api_key=SecretStr(api_key) if api_key else None, no_auth=no_auth, generator=generator,
+    key = SecretStr(api_key) if api_key else None
+    server = ServerSettings(host=host, port=port, api_key=key, no_auth=no_auth, generator=generator,
                             k=k, mode=mode, min_score=min_score, limits=limits)
     app = create_app(settings, server)
     typer.echo(f"llmapp: http://{host}:{port}/  (knowledge bases under {settings.home})", err=True)
