@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from llmapp.cli import eval_cmd, finetune_cmd, ingest_cmd, kb_cmd, search_cmd, serve_cmd
+from llmapp.cli import classify_cmd, eval_cmd, finetune_cmd, ingest_cmd, kb_cmd, search_cmd, serve_cmd
 
 app = typer.Typer(
     name="llmapp",
@@ -23,6 +23,7 @@ app = typer.Typer(
 )
 
 ingest_cmd.register(app)
+classify_cmd.register(app)
 kb_cmd.register(app)
 search_cmd.register(app)
 eval_cmd.register(app)

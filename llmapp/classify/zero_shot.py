@@ -1,0 +1,113 @@
+"""Zero-shot scorers for when no fine-tuned model exists. Both fit the same `encode`/`run` batch contract as
+`Classifier`, so files, top-k and thresholds work the same.
+
+- `EmbeddingZeroShot` (fast): cosine similarity between the text and each label's description, both embedded
+  with the knowledge-base embedder (default the shipped MiniLM). Scores are cosines in [-1, 1], not
+  probabilities, so a `--threshold` is a similarity (around 0.3 is a sensible start for MiniLM).
+- `LlmZeroShot` (slow): the `classify_zero_shot` prompt template and a generator; the reply is matched to a
+  label (score 1.0). A reply that names no label scores NaN, which the batch function reports as a bad row.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from llmapp.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LabelSpec:
+    name: str
+    description: str
+
+
+def parse_labels(spec: str) -> list[LabelSpec]:
+    """"billing,shipping" or "billing=questions about invoices,shipping=where is my parcel" (或中文描述)."""
+    labels = []
+    for part in (p.strip() for p in re.split(r"[,，]", spec)):
+        if not part:
+            continue
+        name, _, description = part.partition("=")
+        labels.append(LabelSpec(name.strip(), description.strip() or name.strip()))
+    names = [label.name for label in labels]
+    if len(labels) < 2 or len(set(names)) != len(names) or not all(names):
+        raise ConfigError(f"--labels needs at least two distinct, non-empty labels separated by commas, got {spec!r}")
+    return labels
+
+
+class EmbeddingZeroShot:
+    """Cosine similarity of each text to each label description."""
+
+    multi_label = True  # similarities are independent, not a distribution over labels
+
+    def __init__(self, embedder: Any, labels: Sequence[LabelSpec]) -> None:
+        self.embedder = embedder
+        self.labels = [label.name for label in labels]
+        self.label_vectors = embedder.embed([label.description for label in labels])
+
+    @classmethod
+    def load(cls, labels: Sequence[LabelSpec], embedder: str | None = None) -> EmbeddingZeroShot:
+        """With `ingest.embed.load_embedder(embedder)`: None is the shipped MiniLM."""
+        from ingest.embed import load_embedder
+
+        return cls(load_embedder(embedder), labels)
+
+    def encode(self, texts: Sequence[str]) -> list[str]:
+        return list(texts)  # the embedder tokenises inside `embed`
+
+    def run(self, encoded: list[str], batch_size: int = 64) -> np.ndarray:
+        vectors = self.embedder.embed(encoded, batch_size=batch_size)
+        return np.asarray(vectors @ self.label_vectors.T, dtype=np.float32)
+
+    def scores(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        return self.run(self.encode(texts), batch_size)
+
+
+class LlmZeroShot:
+    """One generation per text with the `classify_zero_shot` template (in the text's language)."""
+
+    multi_label = False
+
+    def __init__(self, generator: Any, labels: Sequence[LabelSpec], prompts: Any = None) -> None:
+        from llmapp.prompts import PromptLibrary
+
+        self.generator = generator
+        self.labels = [label.name for label in labels]
+        self.prompts = prompts or PromptLibrary()
+
+    def encode(self, texts: Sequence[str]) -> list[str]:
+        return list(texts)
+
+    def run(self, encoded: list[str], batch_size: int = 64) -> np.ndarray:
+        out = np.full((len(encoded), len(self.labels)), np.nan, dtype=np.float32)
+        for row, text in enumerate(encoded):
+            messages = self.prompts.for_text("classify_zero_shot", text).render(text=text, labels=self.labels)
+            reply = self.generator.generate(messages, max_tokens=16, temperature=0.0)
+            found = match_label(reply, self.labels)
+            if found is None:
+                logger.debug("zero-shot reply %r names no label", reply)
+                continue
+            out[row] = 0.0
+            out[row, found] = 1.0
+        return out
+
+    def scores(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        return self.run(self.encode(texts), batch_size)
+
+
+def match_label(reply: str, labels: Sequence[str]) -> int | None:
+    """The label a reply names: an exact match (case and punctuation aside), else the earliest one mentioned."""
+    cleaned = reply.strip().strip(" .。!！\"'`*").casefold()
+    lowered = [label.casefold() for label in labels]
+    if cleaned in lowered:
+        return lowered.index(cleaned)
+    positions = [(cleaned.find(label), -len(label), i) for i, label in enumerate(lowered) if label in cleaned]
+    return min(positions)[2] if positions else None

@@ -1,0 +1,153 @@
+"""`llmapp classify`: label every row of a .csv/.tsv/.jsonl/.parquet file, resumable, with a progress bar."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from llmapp.cli.common import print_json
+
+INT8_SAMPLE = 256
+
+
+def register(app: typer.Typer) -> None:
+    app.command("classify")(classify)
+
+
+def classify(
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="A .csv, .tsv, .jsonl or .parquet file.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write (format from the suffix).")],
+    model: Annotated[str | None, typer.Option(help="A finetune run folder or a HF sequence-classification folder.")]
+    = None,
+    labels: Annotated[str | None, typer.Option(
+        help='Zero-shot labels: "billing,shipping" or "billing=questions about invoices,shipping=...".')] = None,
+    zero_shot: Annotated[str, typer.Option(
+        "--zero-shot", help="With --labels: 'embedding' (fast, cosine similarity) or 'llm' (prompted generator).")]
+    = "embedding",
+    embedder: Annotated[str | None, typer.Option(help="Embedder for --zero-shot embedding; default MiniLM.")]
+    = None,
+    llm_model: Annotated[str | None, typer.Option(help="Generator model for --zero-shot llm; default SmolLM2.")]
+    = None,
+    text_column: Annotated[str, typer.Option(help="Column holding the text.")] = "text",
+    id_column: Annotated[str | None, typer.Option(help="Column that every row must have (kept in the output).")]
+    = None,
+    top_k: Annotated[int, typer.Option(min=1, help="Also write the N best labels: label_1, score_1, ...")] = 1,
+    threshold: Annotated[float | None, typer.Option(
+        help="Multi-label: write every label scoring >= this in a 'labels' column ('|'-separated).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward pass.")] = 64,
+    window: Annotated[int, typer.Option(min=1, help="Rows sorted, committed and resumed together.")] = 2048,
+    int8: Annotated[bool, typer.Option("--int8", help="Dynamic int8 quantisation (CPU); reports agreement.")]
+    = False,
+    threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads; default: the usable CPUs.")]
+    = None,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1; default cpu.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue a crashed or interrupted run.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the output or a partial run.")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Classify every row of INPUT with a fine-tuned model (--model) or zero-shot (--labels)."""
+    from llmapp.classify.job import classify_file
+    from llmapp.classify.rows import OutputSpec
+
+    spec = OutputSpec(text_column=text_column, id_column=id_column, top_k=top_k, threshold=threshold)
+    scorer, facts, extra = _scorer(model, labels, zero_shot, embedder, llm_model, int8, threads, device,
+                                   input_path, spec)
+    bar = _progress_bar() if progress else None
+    try:
+        summary = classify_file(scorer, input_path, output, spec, facts, batch_size=batch_size, window=window,
+                                resume=resume, overwrite=overwrite, progress=bar)
+    except KeyboardInterrupt:
+        typer.secho(f"\ninterrupted: rerun the same command with --resume to continue {output}", err=True,
+                    fg=typer.colors.YELLOW)
+        raise typer.Exit(130) from None
+    finally:
+        if bar is not None:
+            bar.close()
+    summary.extra.update(extra)
+    _report(summary, as_json)
+
+
+def _scorer(
+    model: str | None, labels: str | None, zero_shot: str, embedder: str | None, llm_model: str | None,
+    int8: bool, threads: int | None, device: str | None, input_path: Path, spec: Any,
+) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """The scorer, the facts a resumed run must share, and extra facts for the summary."""
+    from llmapp.errors import ConfigError
+
+    if (model is None) == (labels is None):
+        raise ConfigError("give exactly one of --model (a trained classifier) or --labels (zero-shot)")
+    if model is not None:
+        return _trained(model, int8, threads, device, input_path, spec)
+    from llmapp.classify.zero_shot import EmbeddingZeroShot, LlmZeroShot, parse_labels
+
+    assert labels is not None
+    wanted = parse_labels(labels)
+    facts: dict[str, Any] = {"zero_shot": zero_shot, "labels": [(w.name, w.description) for w in wanted]}
+    if zero_shot == "embedding":
+        facts["embedder"] = embedder
+        return EmbeddingZeroShot.load(wanted, embedder), facts, {}
+    if zero_shot == "llm":
+        from llmapp.generate import GeneratorConfig, open_generator
+
+        facts["llm_model"] = llm_model
+        return LlmZeroShot(open_generator(GeneratorConfig(model=llm_model, device=device)), wanted), facts, {}
+    raise ConfigError(f"--zero-shot must be 'embedding' or 'llm', got {zero_shot!r}")
+
+
+def _trained(
+    model: str, int8: bool, threads: int | None, device: str | None, input_path: Path, spec: Any
+) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    from llmapp.classify.job import sample_texts
+    from llmapp.classify.model import Classifier, agreement
+
+    classifier = Classifier.from_pretrained(model, device=device, threads=threads)
+    facts: dict[str, Any] = {"model": str(Path(model).expanduser().resolve()), "int8": int8,
+                             "labels": classifier.labels}
+    if not int8:
+        return classifier, facts, {}
+    quantized = classifier.quantized()
+    sample = sample_texts(input_path, spec, INT8_SAMPLE)
+    agreed = agreement(classifier, quantized, sample)
+    return quantized, facts, {"int8_agreement": round(agreed, 4), "int8_sample": len(sample)}
+
+
+class _Bar:
+    """tqdm on stderr, fed with (rows done, rows expected) after each committed window."""
+
+    def __init__(self) -> None:
+        self.tqdm: Any = None
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if self.tqdm is None:
+            from tqdm import tqdm
+
+            self.tqdm = tqdm(total=total, initial=done, unit="rows", file=sys.stderr, dynamic_ncols=True,
+                             smoothing=0.1)
+        self.tqdm.update(done - self.tqdm.n)
+
+    def close(self) -> None:
+        if self.tqdm is not None:
+            self.tqdm.close()
+
+
+def _progress_bar() -> _Bar:
+    return _Bar()
+
+
+def _report(summary: Any, as_json: bool) -> None:
+    from dataclasses import asdict
+
+    if as_json:
+        print_json(asdict(summary))
+        return
+    typer.echo(f"{summary.rows} rows -> {summary.output}: {summary.ok} ok, {summary.errors} errors "
+               f"({summary.rows_per_s:.1f} rows/s)", err=True)
+    for kind, count in sorted(summary.error_kinds.items(), key=lambda item: -item[1]):
+        typer.echo(f"  {count} x {kind}", err=True)
+    if "int8_agreement" in summary.extra:
+        typer.echo(f"int8 agrees with fp32 on {summary.extra['int8_agreement']:.1%} of "
+                   f"{summary.extra['int8_sample']} sampled rows", err=True)
