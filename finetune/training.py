@@ -155,6 +155,7 @@ def train(
     summary = dict(output.metrics)
     summary.update(
         global_step=trainer.state.global_step,
+        num_input_tokens_seen=trainer.state.num_input_tokens_seen,
         wall_seconds=round(seconds, 2),
         resumed=resumed,
         best_checkpoint=trainer.state.best_model_checkpoint,
