@@ -115,7 +115,7 @@ def _scores(sentences: list[_Sentence], question_terms: set[str]) -> list[float]
         if _is_cue(s.text):  # a question or a heading: what follows it answers it
             carried, decay, scores[i] = raw[i], 0.9, 0.0
             continue
-        scores[i] = raw[i] + carried * decay
+        scores[i] = max(raw[i], carried * decay)
         decay *= 0.85
     return scores
 
