@@ -101,3 +101,32 @@ def test_cache_key_follows_corpus_and_settings(tmp_path: Path) -> None:
     assert first != cached_kb_path(tmp_path, corpus, {"name": "hash:64"}, {"tokens": None})
     corpus.write_text(corpus.read_text() + '{"_id": "d9", "text": "new"}\n')
     assert first != cached_kb_path(tmp_path, corpus, {"name": "minilm"}, {"tokens": None})
+
+
+def test_eval_retrieval_cli_on_a_beir_folder(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from llmapp.cli import app
+
+    folder = tmp_path / "beir"
+    (folder / "qrels").mkdir(parents=True)
+    corpus = [{"_id": "cats", "title": "Cats", "text": "Cats sleep all day and hunt mice at night."},
+              {"_id": "tea", "title": "龙井", "text": "龙井茶产于浙江杭州西湖一带，是中国十大名茶之一。"},
+              {"_id": "rail", "title": "Rail", "text": "The high speed railway links Beijing and Shanghai."}]
+    (folder / "corpus.jsonl").write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in corpus))
+    queries = [{"_id": "1", "text": "when do cats hunt mice"}, {"_id": "2", "text": "龙井茶产自哪里"}]
+    (folder / "queries.jsonl").write_text("".join(json.dumps(q, ensure_ascii=False) + "\n" for q in queries))
+    (folder / "qrels" / "dev.tsv").write_text("query-id\tcorpus-id\tscore\n1\tcats\t1\n2\ttea\t1\n")
+    env = {"LLMAPP_HOME": str(tmp_path / "home"), "LLMAPP_EMBEDDER": "hash:64"}
+    args = ["eval", "retrieval", "--beir", str(folder), "--split", "dev", "--compare", "--json"]
+    first = CliRunner().invoke(app, args, env=env)
+    assert first.exit_code == 0, first.output
+    results = json.loads(first.stdout)
+    assert set(results) == {"hybrid", "dense", "lexical"}
+    assert results["lexical"]["hit@1"] == 1.0 and results["hybrid"]["ndcg@10"] == 1.0
+    cached = list((tmp_path / "home" / "cache" / "eval").iterdir())
+    assert len(cached) == 1
+    stamp = (cached[0] / "dense.faiss").stat().st_mtime_ns
+    again = CliRunner().invoke(app, args, env=env)
+    assert again.exit_code == 0 and json.loads(again.stdout) == results
+    assert (cached[0] / "dense.faiss").stat().st_mtime_ns == stamp  # reused, not rebuilt
