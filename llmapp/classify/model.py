@@ -88,7 +88,9 @@ def quantize_int8(model: Any) -> Any:
         if isinstance(module, torch.nn.Linear) and not set(name.split(".")) & set(HEAD_NAMES)
     }
     with warnings.catch_warnings():
+        # torch 2.10+ deprecates torch.ao in favour of torchao, which is not a dependency; the API still works
         warnings.filterwarnings("ignore", message=".*quantiz.*deprecated.*", category=UserWarning)
+        warnings.filterwarnings("ignore", message=".*torch.ao.quantization is deprecated.*")
         return quantize_dynamic(model, names, dtype=torch.qint8, inplace=False)
 
 
