@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from llmapp.cli import classify_cmd, eval_cmd, finetune_cmd, ingest_cmd, kb_cmd, search_cmd, serve_cmd
+from llmapp.cli import ask_cmd, classify_cmd, eval_cmd, finetune_cmd, ingest_cmd, kb_cmd, search_cmd, serve_cmd
 
 app = typer.Typer(
     name="llmapp",
@@ -26,6 +26,7 @@ ingest_cmd.register(app)
 classify_cmd.register(app)
 kb_cmd.register(app)
 search_cmd.register(app)
+ask_cmd.register(app)
 eval_cmd.register(app)
 finetune_cmd.register(app)
 serve_cmd.register(app)

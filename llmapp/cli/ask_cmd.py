@@ -1,0 +1,201 @@
+"""`llmapp ask`, `llmapp chat` and `llmapp models list`: answers with citations from a knowledge base.
+
+Thin commands over `llmapp.chains` and `llmapp.generate`; the libraries are imported inside the commands so
+`llmapp --help` stays light.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from llmapp.cli.common import print_json, settings_from
+
+if TYPE_CHECKING:
+    from llmapp.chains import Answer, QAChain
+    from llmapp.settings import Settings
+
+models_app = typer.Typer(help="Generation models available locally.", no_args_is_help=True)
+
+KbOpt = Annotated[str, typer.Option("--kb", help="Knowledge base: a name or a path.")]
+BackendOpt = Annotated[
+    str | None, typer.Option(help="llamacpp, transformers, openai or extractive; default: from the model.")
+]
+ModelOpt = Annotated[
+    str | None, typer.Option(help="Model folder, .gguf file, 'smollm2' (default), or a server's model name.")
+]
+AdapterOpt = Annotated[Path | None, typer.Option(help="PEFT adapter folder (transformers backend).")]
+BaseUrlOpt = Annotated[str | None, typer.Option(help="OpenAI-compatible server, e.g. http://localhost:8000/v1")]
+ApiKeyOpt = Annotated[
+    str | None, typer.Option(help="Key for --base-url (default: $LLMAPP_OPENAI_API_KEY or $OPENAI_API_KEY).")
+]
+KOpt = Annotated[int, typer.Option("-k", help="Passages to retrieve.")]
+MinScoreOpt = Annotated[float | None, typer.Option(help="Drop passages scoring below this (higher is better).")]
+ModeOpt = Annotated[str, typer.Option(help="Retrieval: hybrid, dense or lexical.")]
+MaxTokensOpt = Annotated[int, typer.Option(help="Longest answer, in tokens.")]
+TemperatureOpt = Annotated[float, typer.Option(help="0 = greedy (deterministic).")]
+PromptsOpt = Annotated[Path | None, typer.Option(help="Folder of prompt templates overriding the shipped ones.")]
+DeviceOpt = Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 (transformers backend).")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ask")(ask)
+    app.command("chat")(chat)
+    app.add_typer(models_app, name="models")
+
+
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in English or Chinese.")],
+    kb: KbOpt,
+    backend: BackendOpt = None,
+    model: ModelOpt = None,
+    adapter: AdapterOpt = None,
+    base_url: BaseUrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    device: DeviceOpt = None,
+    k: KOpt = 5,
+    min_score: MinScoreOpt = None,
+    mode: ModeOpt = "hybrid",
+    max_tokens: MaxTokensOpt = 256,
+    temperature: TemperatureOpt = 0.0,
+    prompts: PromptsOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer, citations, hits and timings.")] = False,
+) -> None:
+    """Answer a question from a knowledge base, streaming the answer, then its numbered sources."""
+    settings = settings_from(device=device)
+    chain = _qa_chain(settings, kb, k, min_score, mode, prompts, max_tokens, temperature,
+                      _generator_config(backend, model, adapter, base_url, api_key, device or settings.device))
+    try:
+        final = _answer(chain.run(question), stream=not as_json)
+    finally:
+        _close(chain.retriever)
+    if as_json:
+        print_json({**final.to_dict(), "backend": chain.generator.name, "model": chain.generator.model})
+        return
+    _print_sources(final)
+
+
+def chat(
+    kb: KbOpt,
+    backend: BackendOpt = None,
+    model: ModelOpt = None,
+    adapter: AdapterOpt = None,
+    base_url: BaseUrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    device: DeviceOpt = None,
+    k: KOpt = 5,
+    min_score: MinScoreOpt = None,
+    mode: ModeOpt = "hybrid",
+    max_tokens: MaxTokensOpt = 256,
+    temperature: TemperatureOpt = 0.0,
+    prompts: PromptsOpt = None,
+    conversation: Annotated[str, typer.Option(help="Conversation id: history is kept per id.")] = "default",
+    history: Annotated[Path | None, typer.Option(help="History database (default: HOME/chat.sqlite).")] = None,
+) -> None:
+    """Chat with a knowledge base: follow-up questions, streaming; /sources, /reset, /exit."""
+    from llmapp.chains import ChatChain, ChatHistory
+
+    settings = settings_from(device=device)
+    qa = _qa_chain(settings, kb, k, min_score, mode, prompts, max_tokens, temperature,
+                   _generator_config(backend, model, adapter, base_url, api_key, device or settings.device))
+    session = ChatChain(qa, ChatHistory(history or settings.home / "chat.sqlite"))
+    typer.secho(f"chatting with {kb} ({qa.generator.name}: {qa.generator.model}); /sources /reset /exit",
+                fg=typer.colors.BLUE, err=True)
+    last: Answer | None = None
+    try:
+        while (line := _read_line()) is not None:
+            if line in ("/exit", "/quit"):
+                break
+            if line == "/reset":
+                typer.echo(f"forgot {session.reset(conversation)} turns", err=True)
+            elif line == "/sources":
+                _print_sources(last) if last else typer.echo("no answer yet", err=True)
+            elif line:
+                last = _answer(session.run(line, conversation), stream=True)
+    finally:
+        session.history.close()
+        _close(qa.retriever)
+
+
+@models_app.command("list")
+def list_models(
+    base_url: BaseUrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
+) -> None:
+    """Shipped models, converted caches and (with --base-url) a server's models."""
+    from llmapp.generate.models import list_models as find_models
+
+    found = find_models(base_url=base_url, api_key=api_key)
+    if as_json:
+        print_json([m.to_dict() for m in found])
+        return
+    for info in found:
+        state = "ready" if info.ready else "unavailable"
+        typer.secho(f"{info.name:<24} {info.kind:<7} {state:<12} {','.join(info.backends)}", bold=True)
+        typer.echo(f"    {info.location}" + (f"  ({info.note})" if info.note else ""))
+
+
+def _generator_config(backend: str | None, model: str | None, adapter: Path | None, base_url: str | None,
+                      api_key: str | None, device: str | None) -> Any:
+    from llmapp.generate import GeneratorConfig
+
+    return GeneratorConfig(backend=backend, model=model, adapter=adapter, base_url=base_url, api_key=api_key,
+                           device=device)
+
+
+def _qa_chain(settings: Settings, kb: str, k: int, min_score: float | None, mode: str, prompts: Path | None,
+              max_tokens: int, temperature: float, generator_config: Any) -> QAChain:
+    from llmapp.chains import QAChain
+    from llmapp.generate import GenerationOptions, open_generator
+    from llmapp.prompts import PromptLibrary
+    from llmapp.retrieve import open_retriever
+
+    library = PromptLibrary(prompts)
+    options = GenerationOptions(max_tokens=max_tokens, temperature=temperature)
+    retriever = open_retriever(settings, kb, min_score=min_score, mode=mode)
+    return QAChain(retriever, open_generator(generator_config), library, k=k, options=options)
+
+
+def _answer(parts: Any, stream: bool) -> Answer:
+    """Stream the partial answers to stdout (when asked) and return the final one."""
+    final = None
+    for part in parts:
+        if not part.final:
+            if stream:
+                sys.stdout.write(part.delta)
+                sys.stdout.flush()
+            continue
+        final = part
+        if stream and not part.delta and not part.answered:
+            sys.stdout.write(part.text)
+    if stream:
+        sys.stdout.write("\n")
+    assert final is not None, "a chain always ends with a final answer"
+    return final
+
+
+def _print_sources(answer: Answer) -> None:
+    if not answer.answered:
+        return
+    if not answer.citations:
+        typer.secho("(no passage cited; retrieved: " + ", ".join(h.source for h in answer.hits) + ")", dim=True)
+        return
+    typer.secho("Sources:", bold=True)
+    for cite in answer.citations:
+        typer.echo(f"  [{cite.n}] {cite.source}: " + " ".join(cite.text.split())[:160])
+
+
+def _read_line() -> str | None:
+    typer.secho("> ", nl=False, fg=typer.colors.GREEN, err=True)
+    line = sys.stdin.readline()
+    return None if line == "" else line.strip()
+
+
+def _close(retriever: Any) -> None:
+    close = getattr(retriever, "close", None)
+    if callable(close):
+        close()
