@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from llmapp.generate import ExtractiveGenerator
 from llmapp.server import Limits, ServerSettings, create_app
@@ -30,7 +31,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def client(home: Path) -> Iterator[httpx.Client]:
-    app = create_app(Settings(home=home), ServerSettings(api_key=API_KEY, limits=LIMITS),
+    app = create_app(Settings(home=home), ServerSettings(api_key=SecretStr(API_KEY), limits=LIMITS),
                      generator=ExtractiveGenerator())
     with running(app) as url, httpx.Client(base_url=url, timeout=60,
                                            headers={"Authorization": f"Bearer {API_KEY}"}) as http:

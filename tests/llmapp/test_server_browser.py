@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from llmapp.generate import ExtractiveGenerator
 from llmapp.server import ServerSettings, create_app
@@ -31,7 +32,7 @@ def test_upload_ask_stream_and_open_citation(tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     home = tmp_path / "home"
-    app = create_app(Settings(home=home), ServerSettings(api_key=API_KEY), generator=ExtractiveGenerator())
+    app = create_app(Settings(home=home), ServerSettings(api_key=SecretStr(API_KEY)), generator=ExtractiveGenerator())
     document = tmp_path / "otters.md"
     document.write_text("# Otters\n\nSea otters hold hands while they sleep so they do not drift apart.\n\n"
                         "# 水獭\n\n海獭睡觉时会手拉手，以免漂散。\n", encoding="utf-8")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from llmapp.generate import ExtractiveGenerator
 from llmapp.server import Limits, ServerSettings, create_app
@@ -30,7 +31,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     build_hash_kb(home)
     limits = Limits(max_file_bytes=64 * 1024, max_upload_bytes=256 * 1024, max_body_bytes=64 * 1024,
                     max_tokens=64)
-    app = create_app(Settings(home=home), ServerSettings(api_key=API_KEY, limits=limits),
+    app = create_app(Settings(home=home), ServerSettings(api_key=SecretStr(API_KEY), limits=limits),
                      generator=ExtractiveGenerator())
     with running(app) as url:
         yield url
