@@ -16,7 +16,7 @@ from typing import Any
 from finetune import rundir
 from finetune.config import Job, job_as_dict, parse_job
 from finetune.data import Loaded, file_sha256, load_records, split_records
-from finetune.errors import RunFolderError
+from finetune.errors import JobConfigError, RunFolderError
 from finetune.models import folder_sha256, resolve_base_model
 from finetune.tasks import get_task
 from finetune.tasks.base import Task
@@ -104,6 +104,15 @@ def _guard_run_dir(job: Job, run_dir: Path, resume: bool) -> None:
             )
 
 
+def _check_full_finetune(job: Job, parameters: int) -> None:
+    limit = job.train.full_finetune_max_params
+    if job.lora is None and parameters > limit:
+        raise JobConfigError(
+            f"lora: null trains all {parameters:,} parameters, above train.full_finetune_max_params={limit:,}; "
+            "use a lora section, or raise the limit if this machine has the memory for it"
+        )
+
+
 def _log_lengths(lengths: dict[str, Any]) -> None:
     for split, stats in lengths.items():
         if stats.get("count"):
@@ -135,6 +144,7 @@ def run_job(job: Job, resume: bool = False, callbacks: list[Any] | None = None) 
 
     set_seed(job.train.seed)  # the new head and LoRA's A matrices are initialised here: same seed, same run
     prepared = task.prepare(job, base, splits.train_records, splits.validation_records)
+    _check_full_finetune(job, prepared.extra.get("total", 0))
     report = _data_report(splits, prepared.lengths)
     _log_lengths(prepared.lengths)
     if main:

@@ -73,3 +73,26 @@ def test_merged_export_matches_the_adapter(classification_run: Path, tmp_path: P
     report = export_run(classification_run, tmp_path / "merged")
     assert report["equivalent"] and report["max_abs_diff_merged_vs_adapter"] <= report["tolerance"]
     assert (tmp_path / "merged" / "model.safetensors").is_file()
+
+
+def test_full_finetune_saves_a_model_folder_and_respects_the_size_limit(
+    tiny_bert: Path, sentiment_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    import torch
+
+    from finetune.errors import JobConfigError
+    from finetune.tasks.classification import ClassificationRun
+
+    raw = job_dict("classification", tiny_bert, *sentiment_files, tmp_path / "run", max_steps=3)
+    raw["lora"] = None
+    run_job(parse_job(raw, tmp_path))
+    assert (tmp_path / "run" / "model" / "model.safetensors").is_file()
+    assert not (tmp_path / "run" / "adapter").exists()
+    texts = ["the movie was good", "a bad plot"]
+    assert torch.equal(
+        ClassificationRun(tmp_path / "run").logits(texts), ClassificationRun(tmp_path / "run").logits(texts)
+    )
+    raw["train"]["full_finetune_max_params"] = 1000
+    raw["output_dir"] = str(tmp_path / "too-big")
+    with pytest.raises(JobConfigError, match="full_finetune_max_params"):
+        run_job(parse_job(raw, tmp_path))
