@@ -53,6 +53,7 @@ class KnowledgeBases:
         self.min_score = min_score
         self._embedders: dict[str, Any] = {}
         self._retrievers: dict[str, _Cached] = {}
+        self._opening: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
     # --- names and folders -------------------------------------------------------------------------------
@@ -173,13 +174,16 @@ class KnowledgeBases:
             yield cached.retriever
 
     def _replace(self, name: str, base: Any, version: int) -> _Cached:
-        fresh = _Cached(version, self._open_retriever(base))
         with self._lock:
-            old = self._retrievers.get(name)
-            if old is not None and old.version >= version:  # another request got there first
-                fresh.retriever.close()
+            opening = self._opening.setdefault(name, threading.Lock())
+        with opening:  # one request opens the new version; the others wait for it instead of doing it again
+            with self._lock:
+                old = self._retrievers.get(name)
+            if old is not None and old.version >= version:
                 return old
-            self._retrievers[name] = fresh
+            fresh = _Cached(version, self._open_retriever(base))
+            with self._lock:
+                self._retrievers[name] = fresh
         if old is not None:
             with old.lock:  # wait for the request still reading the old snapshot
                 old.retriever.close()
