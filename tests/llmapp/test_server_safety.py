@@ -114,3 +114,30 @@ def test_openapi_schema_is_valid(tmp_path: Path) -> None:
     validate(schema)
     assert {"/v1/chat/completions", "/v1/models", "/v1/embeddings", "/kbs", "/kbs/{kb}", "/kbs/{kb}/documents",
             "/kbs/{kb}/documents/{doc}", "/kbs/{kb}/search", "/jobs/{job_id}", "/healthz"} <= set(schema["paths"])
+
+
+@pytest.mark.parametrize("raw, safe", [
+    ("../../etc/passwd.txt", "passwd.txt"), ("..\\..\\boot.ini.md", "boot.ini.md"), ("/abs/path/a.pdf", "a.pdf"),
+    (".hidden.txt", "hidden.txt"), ("..", "upload"), ("", "upload"), ("报销 制度(2024).docx", "报销 制度(2024).docx"),
+    ("a\x00b\nc.txt", "abc.txt"), ("x;rm -rf $HOME`.md", "x_rm -rf _HOME.md"),
+    ("a" * 300 + ".txt", "a" * 116 + ".txt"),
+])
+def test_sanitise_name(raw: str, safe: str) -> None:
+    from llmapp.server.uploads import sanitise_name
+
+    assert sanitise_name(raw) == safe
+
+
+def test_serve_refuses_an_exposed_server_without_a_key(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "LLMAPP_HOME": str(tmp_path)}
+    env.pop("LLMAPP_API_KEY", None)
+    result = subprocess.run([sys.executable, "-m", "llmapp", "serve", "--host", "0.0.0.0", "--backend", "fake"],
+                            capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert result.returncode == 2 and "--api-key" in result.stderr
+    result = subprocess.run([sys.executable, "-m", "llmapp", "serve", "--host", "0.0.0.0", "--no-auth"],
+                            capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert result.returncode == 2 and "loopback" in result.stderr
