@@ -30,9 +30,13 @@ class LabelSpec:
 
 
 def parse_labels(spec: str) -> list[LabelSpec]:
-    """"billing,shipping" or "billing=questions about invoices,shipping=where is my parcel" (或中文描述)."""
+    """"billing,shipping", "billing=questions about invoices,shipping=where is my parcel" (或中文描述).
+
+    When a description needs commas, separate the labels with ';' instead: "billing=invoices, refunds;shipping=...".
+    """
     labels = []
-    for part in (p.strip() for p in re.split(r"[,，]", spec)):
+    separator = r"[;；]" if re.search(r"[;；]", spec) else r"[,，]"
+    for part in (p.strip() for p in re.split(separator, spec)):
         if not part:
             continue
         name, _, description = part.partition("=")
