@@ -46,7 +46,8 @@ def synthetic_kb(path: Path, n_chunks: int, dimension: int = 384, per_file: int 
     with kb.writer() as writer:
         changes = []
         for file_number in range(0, n_chunks, per_file):
-            rows, chunks = [], []
+            rows: list[tuple[str, str, list[str], np.ndarray]] = []
+            chunks: list[tuple[str, int, int, int, int, dict[str, Any]]] = []
             for ordinal in range(min(per_file, n_chunks - file_number)):
                 text = " ".join(WORDS[i] for i in rng.choice(len(WORDS), size=60, p=probabilities))
                 vector = rng.standard_normal(dimension).astype(np.float32)
