@@ -46,14 +46,16 @@ def probe(text: str, language: Language) -> str:
 
 def measure_hit_rate(snapshot: Any, embedder: Any, language: Language, sample: int = SAMPLE) -> float | None:
     """Dense hit@1 of chunk probes in `language`, or None when the knowledge base has too few such chunks."""
-    rows = snapshot.sql("SELECT c.id, t.text FROM chunks c JOIN texts t ON t.id = c.text_id ORDER BY c.id")
-    chunks = [(cid, text) for cid, text in rows if detect_language(text) == language and len(text) > 40]
-    if len(chunks) < 8:
+    rows = snapshot.sql("SELECT c.id, c.text_id, t.text FROM chunks c JOIN texts t ON t.id = c.text_id ORDER BY c.id")
+    text_of = {cid: text_id for cid, text_id, _ in rows}
+    texts = {text_id: text for _, text_id, text in rows if detect_language(text) == language and len(text) > 40}
+    if len(texts) < 8:
         return None
-    chosen = random.Random(0).sample(chunks, min(sample, len(chunks)))
+    chosen = random.Random(0).sample(sorted(texts.items()), min(sample, len(texts)))
     vectors = embedder.embed([probe(text, language) for _, text in chosen])
     _, ids = snapshot.dense().search(np.ascontiguousarray(vectors, dtype=np.float32), 1)
-    return float(np.mean([ids[i, 0] == cid for i, (cid, _) in enumerate(chosen)]))
+    # A hit is the probe's own text (stored once, it may belong to several chunks).
+    return float(np.mean([text_of.get(int(ids[i, 0])) == text_id for i, (text_id, _) in enumerate(chosen)]))
 
 
 def coverage_from_hit_rate(hit_rate: float | None) -> float:
