@@ -30,7 +30,7 @@ ZH = {
 }
 EN = {
     "en/car.txt": "The automobile engine fails to ignite when the battery is flat or the fuel pump is broken.",
-    "en/refuse.txt": "Refuse collection trucks come by on Tuesday mornings.",
+    "en/garbage.txt": "Garbage collection trucks come by on Tuesday mornings.",
     "en/garden.txt": "Tomatoes grow best in sunny gardens with regular watering and rich soil.",
     "en/bank.txt": "Interest rates at the central bank were raised by a quarter point in March.",
 }

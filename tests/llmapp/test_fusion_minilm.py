@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from llmapp.retrieve import Retriever, open_retriever
+from llmapp.retrieve import HybridRetriever, Retriever, open_retriever
 from llmapp.settings import Settings
 from tests.llmapp.retrieval_fixtures import EN, ZH, build_kb
 
@@ -35,7 +35,7 @@ def top_source(retriever: Retriever, query: str) -> str:
 
 
 def test_english_paraphrase_only_dense_finds(retrievers: dict[str, Retriever]) -> None:
-    query = "Why does my car refuse to start?"
+    query = "Why won't my vehicle turn on?"
     assert top_source(retrievers["lexical"], query) != "car.txt"
     assert top_source(retrievers["dense"], query) == "car.txt"
     assert top_source(retrievers["hybrid"], query) == "car.txt"
@@ -49,6 +49,8 @@ def test_chinese_question_only_bm25_finds(retrievers: dict[str, Retriever]) -> N
 
 def test_measured_coverage_tells_english_from_chinese(retrievers: dict[str, Retriever]) -> None:
     hybrid = retrievers["hybrid"]
-    assert hybrid.dense_weight("龙井茶产自哪里？") < 0.1 < hybrid.dense_weight("Why does my car refuse to start?")
+    assert isinstance(hybrid, HybridRetriever)
+    english = hybrid.dense_weight("Why won't my car start?")
+    assert english >= 0.3 and hybrid.dense_weight("龙井茶产自哪里？") < 0.5 * english
     for hit in hybrid.search("长城有多长", k=3):
         assert 0.0 <= hit.score <= 1.0
