@@ -47,15 +47,22 @@ class Retriever(ABC):
 
     def search(self, query: str, k: int = 5, filters: FilterSpec = None) -> list[Hit]:
         """The k best distinct chunks for `query`; [] means nothing relevant (all below `min_score`)."""
+        if not query.strip():
+            raise ConfigError("the query is empty")
         return self.search_many([query], k, filters)[0]
 
     def search_many(self, queries: Sequence[str], k: int = 5, filters: FilterSpec = None) -> list[list[Hit]]:
-        """`search` for a batch of queries: models run once per batch, not once per query."""
+        """`search` for a batch of queries: models run once per batch, not once per query. A blank query in a
+        batch gets no hits rather than failing the whole batch."""
         if k < 1:
             raise ConfigError(f"k must be at least 1, got {k}")
-        for query in queries:
-            if not query.strip():
-                raise ConfigError("a query is empty")
+        blank = [i for i, query in enumerate(queries) if not query.strip()]
+        if blank:
+            asked = [q for q in queries if q.strip()]
+            results = self.search_many(asked, k, filters) if asked else []
+            for i in blank:
+                results.insert(i, [])
+            return results
         wanted = Filters.parse(filters)
         allowed = allowed_chunk_ids(self.snapshot, wanted) if wanted else None
         if allowed is not None and allowed.size == 0:

@@ -81,6 +81,11 @@ def test_bad_arguments_are_config_errors(retriever: Retriever) -> None:
         retriever.search("x", filters={"author": "me"})
 
 
+def test_blank_query_in_a_batch_gets_no_hits(retriever: Retriever) -> None:
+    results = retriever.search_many(["", "cats at dusk", "  "], k=2)
+    assert results[0] == [] and results[2] == [] and results[1]
+
+
 def test_search_many_equals_search(retriever: Retriever) -> None:
     queries = ["cats at dusk", "熊猫吃什么", "install with pip"]
     batch = retriever.search_many(queries, k=3)
