@@ -20,6 +20,7 @@ class Citation:
     doc_id: str
     chunk_id: int
     text: str  # the passage as it was given to the generator
+    attributed: bool = False  # True: the generator wrote no marker; the passage was matched to the answer
 
 
 @dataclass(frozen=True)

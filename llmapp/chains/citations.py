@@ -36,3 +36,16 @@ def check_citations(text: str, passage_count: int) -> CheckedText:
         return lead + "".join(f"[{n}]" for n in dict.fromkeys(valid))
 
     return CheckedText(_MARKER.sub(rewrite, text).strip(), cited, dropped)
+
+
+def attribute(text: str, passages: list[str], min_share: float = 0.6) -> list[int]:
+    """Passages that support an answer which cites none: those containing at least `min_share` of the
+    answer's terms (English words, Chinese bigrams), best first. Small models often answer from a passage
+    without writing its number; this finds it back, and finds nothing for an answer made up from elsewhere."""
+    from llmapp.generate.extractive import terms
+
+    wanted = set(terms(text))
+    if not wanted:
+        return []
+    shares = [(len(wanted & set(terms(passage))) / len(wanted), n) for n, passage in enumerate(passages, 1)]
+    return [n for share, n in sorted(shares, key=lambda s: (-s[0], s[1])) if share >= min_share]

@@ -21,13 +21,16 @@ from typing import Any, Protocol, TypedDict, runtime_checkable
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from llmapp.chains.answer import Answer, Citation, Timings
-from llmapp.chains.citations import check_citations
+from llmapp.chains.citations import attribute, check_citations
 from llmapp.chains.packing import Passage, pack, passage_budget
 from llmapp.errors import ConfigError
 from llmapp.generate.base import GenerationOptions, Generator, PassageAnswerer
 from llmapp.hits import Hit
 from llmapp.language import Language, detect_language
 from llmapp.prompts import PromptLibrary, PromptTemplate
+
+# Answers are one paragraph: a blank line means a small model has started to wander or repeat.
+QA_OPTIONS = GenerationOptions(max_tokens=256, stop=("\n\n",), repetition_penalty=1.1)
 
 
 @runtime_checkable
@@ -76,7 +79,7 @@ class QAChain(Runnable[str | QuestionInput, Answer]):
         self.generator = generator
         self.prompts = prompts or PromptLibrary()
         self.k = k
-        self.options = options or GenerationOptions()
+        self.options = options or QA_OPTIONS
 
     # -- Runnable -------------------------------------------------------------------------------------------
 
@@ -142,11 +145,14 @@ class QAChain(Runnable[str | QuestionInput, Answer]):
 
     def _finish(self, base: Answer, raw: str, passages: list[Passage], clock: _Clock) -> Answer:
         checked = check_citations(raw, len(passages))
+        cited, attributed = checked.cited, False
+        if not cited and checked.text:
+            cited, attributed = attribute(checked.text, [p.text for p in passages])[:1], True
         by_number = {p.n: p for p in passages}
         citations = [
             Citation(n, by_number[n].hit.source, by_number[n].hit.doc_id, by_number[n].hit.chunk_id,
-                     by_number[n].text)
-            for n in checked.cited
+                     by_number[n].text, attributed)
+            for n in cited
         ]
         tokens = self.generator.count_tokens(raw) if raw else 0
         return Answer(question=base.question, text=checked.text, answered=True, language=base.language,

@@ -7,6 +7,7 @@ Thin commands over `llmapp.chains` and `llmapp.generate`; the libraries are impo
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -150,12 +151,13 @@ def _generator_config(backend: str | None, model: str | None, adapter: Path | No
 def _qa_chain(settings: Settings, kb: str, k: int, min_score: float | None, mode: str, prompts: Path | None,
               max_tokens: int, temperature: float, generator_config: Any) -> QAChain:
     from llmapp.chains import QAChain
-    from llmapp.generate import GenerationOptions, open_generator
+    from llmapp.chains.qa import QA_OPTIONS
+    from llmapp.generate import open_generator
     from llmapp.prompts import PromptLibrary
     from llmapp.retrieve import open_retriever
 
     library = PromptLibrary(prompts)
-    options = GenerationOptions(max_tokens=max_tokens, temperature=temperature)
+    options = replace(QA_OPTIONS, max_tokens=max_tokens, temperature=temperature)
     retriever = open_retriever(settings, kb, min_score=min_score, mode=mode)
     return QAChain(retriever, open_generator(generator_config), library, k=k, options=options)
 
@@ -186,7 +188,8 @@ def _print_sources(answer: Answer) -> None:
         return
     typer.secho("Sources:", bold=True)
     for cite in answer.citations:
-        typer.echo(f"  [{cite.n}] {cite.source}: " + " ".join(cite.text.split())[:160])
+        matched = " (matched: the answer cites no number)" if cite.attributed else ""
+        typer.echo(f"  [{cite.n}] {cite.source}{matched}: " + " ".join(cite.text.split())[:160])
 
 
 def _read_line() -> str | None:

@@ -76,6 +76,7 @@ class TransformersGenerator:
             **inputs, streamer=streamer, max_new_tokens=options.max_tokens,
             stopping_criteria=StoppingCriteriaList([_Cancelled(cancel)]),
             pad_token_id=self._tokenizer.pad_token_id or self._tokenizer.eos_token_id,
+            repetition_penalty=options.repetition_penalty,
             **_sampling(options),
         )
         if options.stop:

@@ -52,6 +52,7 @@ class LlamaCppGenerator:
         chunks = self._llama.create_chat_completion(
             messages=messages, max_tokens=options.max_tokens, temperature=options.temperature,
             top_p=options.top_p, stop=list(options.stop) or None, seed=options.seed, stream=True,
+            repeat_penalty=options.repetition_penalty,
         )
         # llama.cpp applies the stop sequences itself; stop_at only trims one split across chunks.
         return stop_at(_contents(chunks), options.stop)

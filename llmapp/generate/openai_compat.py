@@ -104,6 +104,8 @@ class OpenAIGenerator:
             body["stop"] = list(options.stop)
         if options.seed is not None:
             body["seed"] = options.seed
+        if options.repetition_penalty != 1.0:  # not in OpenAI's API; vLLM and llama.cpp server accept it
+            body["repetition_penalty"] = options.repetition_penalty
         return body
 
     def _send(self, request: Any) -> httpx.Response:

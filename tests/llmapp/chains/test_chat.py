@@ -16,7 +16,8 @@ def test_follow_up_rule() -> None:
     assert looks_like_follow_up("那它呢？")
     assert not looks_like_follow_up("Which file formats can be ingested into a knowledge base?")
     history = [Turn("user", "Does llmapp need a GPU?", "Does llmapp need a GPU?"), Turn("assistant", "No [1].")]
-    assert condense_by_rule("What about it on a laptop?", history) == "Does llmapp need a GPU? What about it on a laptop?"
+    assert condense_by_rule("What about it on a laptop?", history) \
+        == "Does llmapp need a GPU? What about it on a laptop?"
     assert condense_by_rule("Which file formats are supported by the loaders?", history) \
         == "Which file formats are supported by the loaders?"
     assert condense_by_rule("它呢？", [Turn("user", "知识库如何更新？")]) == "知识库如何更新？它呢？"

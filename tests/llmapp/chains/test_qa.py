@@ -104,3 +104,12 @@ def test_bad_input_is_explained(hits: list[Hit]) -> None:
         chain.invoke({"query": "x"})  # type: ignore[typeddict-unknown-key]
     with pytest.raises(ConfigError, match="empty"):
         chain.invoke("  ")
+
+
+def test_unmarked_answer_is_attributed_to_the_passage_it_came_from(hits: list[Hit]) -> None:
+    copied = QAChain(FixedRetriever(hits), FakeGenerator(replies=["Every default model runs on a CPU."]))
+    answer = copied.invoke("Does llmapp need a GPU?")
+    assert [(c.n, c.attributed) for c in answer.citations] == [(1, True)]
+    assert answer.text == "Every default model runs on a CPU."  # the text is not changed
+    invented = QAChain(FixedRetriever(hits), FakeGenerator(replies=["Bananas are yellow fruit."]))
+    assert invented.invoke("Does llmapp need a GPU?").citations == []
