@@ -69,3 +69,56 @@ def _stable_copy(source: Path, target: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(payload)
     return target
+
+
+@eval_app.command("qa")
+def qa(
+    squad: Annotated[Path, typer.Argument(help="SQuAD-format file (SQuAD, CMRC 2018, DRCD).")],
+    kb: Annotated[str | None, typer.Option("--kb", help="Answer from this KB (default: the file's contexts).")] = None,
+    backend: Annotated[str | None, typer.Option(help="llamacpp, transformers, openai or extractive.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model folder, .gguf file or 'smollm2' (default).")] = None,
+    adapter: Annotated[Path | None, typer.Option(help="PEFT adapter folder (transformers backend).")] = None,
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL.")] = None,
+    k: Annotated[int, typer.Option("-k", help="Passages to retrieve.")] = 3,
+    min_score: Annotated[float | None, typer.Option(help="Drop passages scoring below this.")] = None,
+    mode: Annotated[str, typer.Option(help="Retrieval: hybrid, dense or lexical.")] = "hybrid",
+    max_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = 64,
+    limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
+    cache: Annotated[Path | None, typer.Option(help="Cache of corpus knowledge bases (HOME/cache/eval).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print {\"n\", \"exact_match\", \"f1\", ...}.")] = False,
+) -> None:
+    """Exact match, F1 (characters for Chinese), citation hit rate and no-answer rate of generated answers."""
+    import tempfile
+    from dataclasses import replace
+
+    from llmapp.chains import QAChain
+    from llmapp.chains.qa import QA_OPTIONS
+    from llmapp.eval_qa import read_squad, score, summarise
+    from llmapp.eval_retrieval import beir_files, ingest_cached, squad_to_beir
+    from llmapp.generate import GeneratorConfig, open_generator
+    from llmapp.retrieve import open_retriever
+
+    settings = settings_from()
+    items = read_squad(squad, limit)
+    if kb is None:
+        with tempfile.TemporaryDirectory() as scratch:
+            corpus, _, _ = beir_files(squad_to_beir(squad, Path(scratch)), "test")
+            corpus = _stable_copy(corpus, (cache or settings.home / "cache" / "eval") / "squad" / squad.stem
+                                  / "corpus.jsonl")
+        kb = str(ingest_cached(corpus, corpus.parent, settings.embedder, settings.chunk_tokens,
+                               settings.chunk_overlap, settings.device))
+    generator = open_generator(GeneratorConfig(backend=backend, model=model, adapter=adapter, base_url=base_url,
+                                               device=settings.device))
+    retriever = open_retriever(settings, kb, min_score=min_score, mode=mode)
+    chain = QAChain(retriever, generator, k=k, options=replace(QA_OPTIONS, max_tokens=max_tokens))
+    try:
+        scored = [score(item, chain.invoke(item.question)) for item in items]
+    finally:
+        retriever.close()
+    summary = {**summarise(scored), "backend": generator.name, "model": generator.model}
+    if as_json:
+        print_json(summary)
+        return
+    typer.echo(f"{summary['n']} questions, {generator.name} ({generator.model}), knowledge base {kb}")
+    for name in ("exact_match", "f1", "citation_hit_rate", "no_answer_rate"):
+        typer.echo(f"  {name:<18} {summary[name]:.4f}")
