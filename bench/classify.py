@@ -3,9 +3,9 @@
 Same model, same sentences (the first N of SST-2 train), each variant in its own process (so peak RSS is its
 own): rows/s, the speed-up over the pipeline, label agreement with the pipeline, peak RSS.
 
-Model: the shipped MiniLM (all-MiniLM-L6-v2) as BertForSequenceClassification(num_labels=2), seed 0, with its
-pooler and classification head fitted for a few seconds on the frozen [CLS] states of 1,000 *other* SST-2 sentences (rows
-after the benchmark rows), so that the logits have realistic margins (a random head's near-ties make int8
+Model: the shipped MiniLM (all-MiniLM-L6-v2) as BertForSequenceClassification(num_labels=2), seed 0, with
+its pooler and classification head fitted for a few seconds on the frozen [CLS] states of 1,000 *other* SST-2
+sentences (the rows after the benchmark rows), so that the logits have realistic margins (a random head's near-ties make int8
 agreement meaningless). Saved once to /tmp/llmapp-bench-minilm-sst2.
 
     .venv/bin/python bench/classify.py [--rows 10000] [--data ../shared/eval/sst2/train.tsv]
@@ -71,6 +71,12 @@ def build_model(data: Path, bench_rows: int) -> None:
 
 
 def peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM: unlike ru_maxrss it does not inherit the parent's peak across exec)."""
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
