@@ -25,11 +25,12 @@ def test_max_tokens_bounds_the_answer(tiny_chat_model: Path) -> None:
 
 def test_stopping_to_read_ends_the_worker(tiny_chat_model: Path) -> None:
     generator = open_generator(GeneratorConfig(backend="transformers", model=str(tiny_chat_model)))
-    before = threading.active_count()
+    before = set(threading.enumerate())
     stream = generator.stream(ASK, max_tokens=300)
     next(stream)
+    assert set(threading.enumerate()) - before  # the generation worker
     stream.close()
-    assert threading.active_count() == before
+    assert not set(threading.enumerate()) - before
 
 
 def test_sampling_with_a_seed_is_reproducible(tiny_chat_model: Path) -> None:
