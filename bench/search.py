@@ -97,6 +97,7 @@ def langchain_side(kb: Path, queries: Sequence[str], k: int) -> dict[str, float]
     from ingest.embed import load_embedder
     from ingest.lexical import tokenize
     from ingest.store import KnowledgeBase
+    from llmapp.retrieve.base import embed_queries
 
     base = KnowledgeBase.open(kb)
     embedder = load_embedder(base.manifest.embedder["name"])
@@ -106,7 +107,7 @@ def langchain_side(kb: Path, queries: Sequence[str], k: int) -> dict[str, float]
             return embedder.embed(texts).tolist()
 
         def embed_query(self, text: str) -> list[float]:
-            return embedder.embed([text])[0].tolist()
+            return embed_queries(embedder, [text])[0].tolist()  # the same one-thread query embedding as llmapp
 
     with base.snapshot() as snap:
         rows = snap.sql("SELECT c.id, t.text, t.vector FROM chunks c JOIN texts t ON t.id = c.text_id ORDER BY c.id")

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from llmapp.retrieve.base import Reranker, Retriever, Scored
+from llmapp.retrieve.base import Reranker, Retriever, Scored, embed_queries
 
 
 def _faiss() -> Any:
@@ -92,6 +92,6 @@ class DenseRetriever(Retriever):
     def _search(self, queries: list[str], n: int, allowed: np.ndarray | None) -> list[Scored]:
         if len(self.scorer) == 0:
             return [[] for _ in queries]
-        ids, scores = self.scorer.top(self.embedder.embed(queries), n, allowed)
+        ids, scores = self.scorer.top(embed_queries(self.embedder, queries), n, allowed)
         return [[(int(i), float(s)) for i, s in zip(row_ids, row_scores, strict=True) if i >= 0]
                 for row_ids, row_scores in zip(ids, scores, strict=True)]

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from llmapp.language import Language, detect_language
-from llmapp.retrieve.base import Reranker, Retriever, Scored
+from llmapp.retrieve.base import Reranker, Retriever, Scored, embed_queries
 from llmapp.retrieve.dense import DenseScorer
 from llmapp.retrieve.lexical import LexicalScorer
 
@@ -74,7 +74,7 @@ class HybridRetriever(Retriever):
     def _search(self, queries: list[str], n: int, allowed: np.ndarray | None) -> list[Scored]:
         if len(self.dense) == 0:
             return [[] for _ in queries]
-        vectors = self.embedder.embed(queries)
+        vectors = embed_queries(self.embedder, queries)
         dense_ids, _ = self.dense.top(vectors, max(n, _CANDIDATES), allowed)
         rows = None if allowed is None else self.lexical.rows_of(allowed)
         return [self._fuse(query, vector, ids[ids >= 0], rows, n)
