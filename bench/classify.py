@@ -6,8 +6,7 @@ own): rows/s, the speed-up over the pipeline, label agreement with the pipeline,
 Model: the shipped MiniLM (all-MiniLM-L6-v2) as BertForSequenceClassification(num_labels=2), seed 0, with
 its pooler and classification head fitted for a few seconds on the frozen [CLS] states of 1,000 *other* SST-2
 sentences (the rows after the benchmark rows), so that the logits have realistic margins (a random head's
-near-ties make int8
-agreement meaningless). Saved once to /tmp/llmapp-bench-minilm-sst2.
+near-ties make int8 agreement meaningless). Saved once to /tmp/llmapp-bench-minilm-sst2.
 
     .venv/bin/python bench/classify.py [--rows 10000] [--data ../shared/eval/sst2/train.tsv]
 """

@@ -149,6 +149,7 @@ def classify_file(
                  "rows_done": 0, "position": None, "ok": 0, "errors": 0, "error_kinds": {}}
         if paths.output.exists():
             paths.output.unlink()
+        paths.progress.unlink(missing_ok=True)  # a stale one from an overwritten run must not be resumed
     summary = Summary(str(input_path), str(output), rows=state["rows_done"], ok=state["ok"],
                       errors=state["errors"], error_kinds=dict(state["error_kinds"]),
                       resumed_from=state["rows_done"], extra=dict(model_facts))
@@ -172,7 +173,7 @@ def classify_file(
         writer.close()  # the progress file still marks the last commit; --resume continues from there
         raise
     writer.finish(output)
-    paths.progress.unlink()
+    paths.progress.unlink(missing_ok=True)
     summary.seconds = time.monotonic() - started
     done = state["rows_done"] - summary.resumed_from
     summary.rows, summary.ok, summary.errors = state["rows_done"], state["ok"], state["errors"]
