@@ -34,7 +34,7 @@ demo: venv
 	$(BIN)/llmapp search "How do I keep a knowledge base up to date?" --kb $(DEMO_KB) -k 3
 	$(BIN)/llmapp search "知识库如何增量更新?" --kb $(DEMO_KB) -k 3
 	$(BIN)/llmapp ask "How do I keep a knowledge base up to date?" --kb $(DEMO_KB)
-	$(BIN)/llmapp ask "知识库如何增量更新?" --kb $(DEMO_KB)
+	$(BIN)/llmapp ask "知识库如何增量更新?" --kb $(DEMO_KB) --backend extractive
 
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -268,8 +268,10 @@ class Snapshot:
         """The index file's bytes if they are the ones recorded for this version, else None."""
         if self._meta.get(f"{key}_version") != str(self.version):
             if self.version:
-                log.warning("%s: %s index is behind the docstore (interrupted write?); rebuilding it in memory. "
-                            "The next `llmapp ingest` repairs it on disk.", self.path, key)
+                # normal while an ingest is between its commit and its index write; after a crash, the next
+                # `llmapp ingest` repairs the file on disk
+                log.info("%s: %s index is behind the docstore (an ingest is writing it, or one was interrupted); "
+                         "rebuilding it in memory", self.path, key)
             return None
         try:
             payload = (self.path / name).read_bytes()

@@ -19,7 +19,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import random
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +86,9 @@ def kb_coverage(snapshot: Any, embedder: Any, cache: Path | None) -> dict[str, f
     log.info("embedder %s coverage on %s: %s (probe margins %s)", embedder.name, snapshot.path, coverage, margins)
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(".tmp")
-        tmp.write_text(json.dumps(coverage), encoding="utf-8")
-        tmp.replace(cached)
+        # a private temp name: two processes measuring the same KB must not write into one file
+        fd, tmp = tempfile.mkstemp(dir=cached.parent, prefix=cached.stem, suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(json.dumps(coverage))
+        os.replace(tmp, cached)
     return coverage

@@ -20,6 +20,7 @@ from typing import Any
 
 from llmapp.chains import Answer, ChatChain, ChatHistory, QAChain, Turn
 from llmapp.chains.chat import HISTORY_TURNS
+from llmapp.chains.qa import QA_OPTIONS
 from llmapp.generate import GenerationOptions, Generator, Message, PassageAnswerer
 from llmapp.hits import Hit
 from llmapp.language import detect_language
@@ -62,9 +63,11 @@ def generation_options(request: ChatRequest, max_allowed: int) -> GenerationOpti
     wanted = request.max_completion_tokens or request.max_tokens or min(512, max_allowed)
     if wanted > max_allowed:
         raise ApiError(400, f"max_tokens={wanted} is over the server's limit of {max_allowed}")
-    stop = (request.stop,) if isinstance(request.stop, str) else tuple(request.stop or ())
+    # without stops of its own, a request gets the QA chain's: one paragraph, no repetition loops
+    stop = (request.stop,) if isinstance(request.stop, str) else tuple(request.stop or QA_OPTIONS.stop)
     return GenerationOptions(max_tokens=wanted, temperature=request.temperature or 0.0,
-                             top_p=request.top_p or 1.0, stop=stop, seed=request.seed)
+                             top_p=request.top_p or 1.0, stop=stop, seed=request.seed,
+                             repetition_penalty=QA_OPTIONS.repetition_penalty)
 
 
 def split_conversation(request: ChatRequest) -> tuple[str, list[Turn]]:
