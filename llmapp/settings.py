@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import platformdirs
 from pydantic import Field, field_validator
@@ -41,7 +41,12 @@ class Settings(BaseSettings):
         default=None, ge=16, description="Chunk budget in embedder tokens; default: the embedder's window."
     )
     chunk_overlap: int = Field(default=32, ge=0, description="Tokens shared by consecutive chunks.")
-    embed_batch_size: int = Field(default=64, ge=1, le=4096)
+    embed_batch_size: int = Field(default=32, ge=1, le=4096, description="Texts per embedding batch.")
+    embed_precision: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        default="auto",
+        description="Embedding forward pass: auto = bfloat16 on CPUs with bf16 instructions, float16 on CUDA, "
+        "else float32 (vectors agree to cosine >= 0.9999).",
+    )
     device: str | None = Field(default=None, description="torch device (cpu, cuda, cuda:1); default: cuda if present.")
 
     @field_validator("home", mode="before")

@@ -27,7 +27,7 @@ def ingest(
     chunk_tokens: Annotated[int | None, typer.Option(help="Chunk budget in embedder tokens [default: window].")] = None,
     chunk_overlap: Annotated[int | None, typer.Option(help="Tokens shared by neighbouring chunks [default: 32].")]
     = None,
-    batch_size: Annotated[int | None, typer.Option(help="Texts per embedding batch [default: 64].")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Texts per embedding batch [default: 32].")] = None,
     id_field: Annotated[str | None, typer.Option(help="csv/tsv/jsonl: the id column [default: _id or id].")] = None,
     title_field: Annotated[str | None, typer.Option(help="csv/tsv/jsonl: the title column [default: title].")] = None,
     text_field: Annotated[str | None, typer.Option(help="csv/tsv/jsonl: the text column [default: text, "
@@ -36,6 +36,9 @@ def ingest(
     = 1_000_000,
     max_file_bytes: Annotated[int, typer.Option(help="Files larger than this are refused.")] = 512 * 2**20,
     device: Annotated[str | None, typer.Option(help="torch device for embedding [default: cuda if present].")] = None,
+    precision: Annotated[str | None, typer.Option(help="Embedding arithmetic: auto (bfloat16 on CPUs with bf16 "
+                                                  "instructions, float16 on CUDA), float32, bfloat16, float16 "
+                                                  "[default: auto].")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Ingest documents (.txt .md .html .pdf .docx .csv .tsv .jsonl) into a knowledge base.
@@ -51,7 +54,8 @@ def ingest(
     from ingest.store import Manifest, is_knowledge_base
 
     settings = settings_from(chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap, embedder=embedder,
-                             embed_batch_size=batch_size, device=device)
+                             embed_batch_size=batch_size, device=device,
+                             embed_precision=precision)
     kb_path = settings.kb_path(kb)
     model = settings.embedder
     if is_knowledge_base(kb_path):
@@ -63,7 +67,8 @@ def ingest(
         load=LoadOptions(id_field=id_field, title_field=title_field, text_field=text_field,
                          max_line_chars=max_line_chars, max_file_bytes=max_file_bytes),
     )
-    report = run_ingest(kb_path, paths, load_embedder(model, device=settings.device), options)
+    embedder_model = load_embedder(model, device=settings.device, precision=settings.embed_precision)
+    report = run_ingest(kb_path, paths, embedder_model, options)
     if as_json:
         print_json(report.to_dict())
     else:

@@ -153,7 +153,8 @@ class KnowledgeBases:
 
         with self._lock:
             if embedder_name not in self._embedders:
-                model = load_embedder(embedder_name, device=self.settings.device)
+                model = load_embedder(embedder_name, device=self.settings.device,
+                                      precision=self.settings.embed_precision)
                 model.embed(["warm up"])
                 self._embedders[embedder_name] = model
             return self._embedders[embedder_name]
