@@ -38,6 +38,9 @@ def serve(
     max_upload_mb: Annotated[int, typer.Option(help="Largest upload request, MiB.")] = 200,
     max_files: Annotated[int, typer.Option(help="Most files per upload request.")] = 32,
     max_tokens: Annotated[int, typer.Option(help="Largest max_tokens a chat may ask for.")] = 1024,
+    classifier: Annotated[list[str] | None, typer.Option(
+        help="NAME=FOLDER: a classifier POST /classify may use (a finetune run or HF classification folder); "
+             "repeatable.")] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve knowledge-base chat: OpenAI-compatible /v1 API, /kbs API and the web page at /."""
@@ -53,7 +56,24 @@ def serve(
                     max_tokens=max_tokens)
     key = SecretStr(api_key) if api_key else None
     server = ServerSettings(host=host, port=port, api_key=key, no_auth=no_auth, generator=generator,
-                            k=k, mode=mode, min_score=min_score, limits=limits)
+                            k=k, mode=mode, min_score=min_score, limits=limits,
+                            classifiers=parse_classifiers(classifier or []))
     app = create_app(settings, server)
     typer.echo(f"llmapp: http://{host}:{port}/  (knowledge bases under {settings.home})", err=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=30)
+
+
+def parse_classifiers(specs: list[str]) -> dict[str, Path]:
+    """`NAME=FOLDER` pairs; the folder must exist now, not at the first request."""
+    from llmapp.errors import ConfigError
+
+    found: dict[str, Path] = {}
+    for spec in specs:
+        name, sep, folder = spec.partition("=")
+        if not sep or not name.strip() or not folder.strip():
+            raise ConfigError(f"--classifier {spec!r}: write NAME=FOLDER, e.g. --classifier tickets=runs/tickets")
+        path = Path(folder).expanduser().resolve()
+        if not path.is_dir():
+            raise ConfigError(f"--classifier {name}: {path} is not a folder")
+        found[name.strip()] = path
+    return found

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -31,6 +32,7 @@ class Limits(BaseModel):
     max_tokens: int = Field(default=1024, ge=1, description="Largest max_tokens a chat completion may ask for.")
     max_k: int = Field(default=50, ge=1, description="Most hits a search or a chat may retrieve.")
     max_embedding_inputs: int = Field(default=256, ge=1, description="Texts per /v1/embeddings request.")
+    max_classify_texts: int = Field(default=1024, ge=1, description="Texts per POST /classify request.")
     jobs_kept: int = Field(default=500, ge=10, description="Finished jobs remembered for GET /jobs/{id}.")
 
 
@@ -48,6 +50,11 @@ class ServerSettings(BaseModel):
     mode: str = Field(default="hybrid", description="Retrieval mode: hybrid, dense or lexical.")
     min_score: float | None = Field(default=None, description="Hits below this score count as nothing found.")
     limits: Limits = Field(default_factory=Limits)
+    classifiers: dict[str, Path] = Field(
+        default_factory=dict,
+        description="Models POST /classify may use, by name: a finetune run folder or a HF classification folder. "
+        "Clients name them; they never send paths.",
+    )
 
     def check_exposure(self) -> None:
         """Refuse settings that would put an unauthenticated server on the network."""

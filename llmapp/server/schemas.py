@@ -40,6 +40,15 @@ class SearchRequest(_Strict):
     filters: Filters | None = None
 
 
+class ClassifyRequest(_Strict):
+    model: str = Field(min_length=1, max_length=128, description="A classifier the server was started with.",
+                       examples=["tickets"])
+    texts: list[str] = Field(min_length=1, description="Texts to label, in order.")
+    top_k: int = Field(default=1, ge=1, le=100, description="Also return the k best labels with their scores.")
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0,
+                                    description="Multi-label models: every label scoring at least this.")
+
+
 class TextPart(_Lenient):
     type: Literal["text"]
     text: str
