@@ -24,6 +24,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ingest.errors import KnowledgeBaseError
+from ingest.heap import release_free_memory
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +151,10 @@ class SentenceTransformerEmbedder(Embedder):
         dtype = autocast_dtype(self.precision, model.device.type)
         with torch.inference_mode(), torch.autocast(model.device.type, dtype=dtype, enabled=dtype is not None):
             vectors = model.forward(features)["sentence_embedding"]
-        return vectors.float().cpu().numpy()
+        result = vectors.float().cpu().numpy()
+        del features, vectors
+        release_free_memory()  # batches of many lengths fragment the heap: 2.7 GB -> see ingest/heap.py
+        return result
 
     def token_offsets(self, text: str) -> list[tuple[int, int]]:
         encoded = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
