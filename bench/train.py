@@ -54,9 +54,10 @@ args = TrainingArguments(output_dir=cfg["out"], per_device_train_batch_size=cfg[
                          bf16=torch.cuda.is_available())
 trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=collator)
 start = time.perf_counter(); trainer.train(); seconds = time.perf_counter() - start
+hwm = [int(l.split()[1]) / 1024 for l in open("/proc/self/status") if l.startswith("VmHWM")]
 print(json.dumps({"tokens": trainer.state.num_input_tokens_seen, "seconds": seconds,
                   "params": sum(p.numel() for p in model.parameters()),
-                  "lengths": [len(d["input_ids"]) for d in data]}))
+                  "lengths": [len(d["input_ids"]) for d in data], "peak_rss_mb": hwm[0] if hwm else None}))
 """
 
 OURS = """
@@ -67,13 +68,14 @@ from pathlib import Path
 cfg = json.loads(sys.argv[1])
 result = run_job(parse_job(cfg["job"], Path(cfg["out"])))
 m = json.loads((result.run_dir / "manifest.json").read_text())
+hwm = [int(l.split()[1]) / 1024 for l in open("/proc/self/status") if l.startswith("VmHWM")]
 print(json.dumps({"tokens": result.training["num_input_tokens_seen"],
-                  "seconds": result.training["train_runtime"], "params": m["parameters"]["total"]}))
+                  "seconds": result.training["train_runtime"], "params": m["parameters"]["total"],
+                  "peak_rss_mb": hwm[0] if hwm else None}))
 """
 
 
 def run_side(code: str, config: dict) -> dict:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     done = subprocess.run(
         [sys.executable, "-c", code, json.dumps(config)],
         capture_output=True,
@@ -84,7 +86,8 @@ def run_side(code: str, config: dict) -> dict:
     if done.returncode != 0:
         raise SystemExit(done.stderr[-3000:])
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    result["peak_rss_mb"] = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+    if result.get("peak_rss_mb") is None:  # no /proc: the children's peak (an upper bound for the later side)
+        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return result
 
 

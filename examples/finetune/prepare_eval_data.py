@@ -4,13 +4,19 @@
 
 sst2_train.tsv: the first 2,000 rows of GLUE SST-2 train; sst2_val.tsv: its last 1,000 rows (disjoint), our
 validation split. chnsenticorp_train.tsv: the first 2,000 rows of ChnSentiCorp train; dev.tsv is used as is.
+kbqa_train.jsonl / kbqa_val.jsonl: 300 / 100 question-answer pairs from the CMRC 2018 trial set, each question
+asked with the passage it comes from (a window of 200 characters around the answer), as a retrieval chain
+would ask it: chat `messages` for the causal SFT job (kbqa-sft.yaml). Passages of the two files do not overlap.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 from pathlib import Path
+
+SFT_TRAIN, SFT_VAL, WINDOW = 300, 100, 200
 
 
 def main() -> None:
@@ -25,6 +31,34 @@ def main() -> None:
     chn = (args.shared / "chnsenticorp" / "train.tsv").read_text(encoding="utf-8").splitlines(keepends=True)
     (args.out / "chnsenticorp_train.tsv").write_text("".join(chn[:2001]), encoding="utf-8")
     shutil.copyfile(args.shared / "chnsenticorp" / "dev.tsv", args.out / "chnsenticorp_dev.tsv")
+    write_kbqa(args.shared / "cmrc2018" / "cmrc2018_trial.json", args.out)
+
+
+def write_kbqa(squad: Path, out: Path) -> None:
+    """CMRC questions with their passage window -> chat messages; split by article so passages never repeat."""
+    articles = json.loads(squad.read_text(encoding="utf-8"))["data"]
+    pairs: list[list[dict[str, str]]] = []
+    for article in articles:
+        group = []
+        for paragraph in article["paragraphs"]:
+            context = paragraph["context"]
+            for qa in paragraph["qas"]:
+                answer = qa["answers"][0]
+                start = max(0, answer["answer_start"] - WINDOW // 2)
+                passage = context[start : start + WINDOW]
+                if answer["text"] not in passage:
+                    continue
+                group.append([
+                    {"role": "user", "content": f"资料：{passage}\n问题：{qa['question']}"},
+                    {"role": "assistant", "content": answer["text"]},
+                ])
+        pairs.append(group)  # type: ignore[arg-type]
+    train = [m for group in pairs[: len(pairs) * 3 // 4] for m in group][:SFT_TRAIN]
+    val = [m for group in pairs[len(pairs) * 3 // 4 :] for m in group][:SFT_VAL]
+    for name, rows in (("kbqa_train.jsonl", train), ("kbqa_val.jsonl", val)):
+        with open(out / name, "w", encoding="utf-8") as handle:
+            for messages in rows:
+                handle.write(json.dumps({"messages": messages}, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":
