@@ -23,12 +23,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+# Run as a script, this file's folder comes first on sys.path, and bench/ingest.py would shadow the `ingest` package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 MODEL_DIR = Path("/tmp/llmapp-bench-minilm-sst2")
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "eval" / "sst2" / "train.tsv"
-VARIANTS = ("pipeline", "llmapp", "llmapp-int8", "llmapp-file")
+VARIANTS = ("pipeline", "llmapp", "llmapp-int8", "llmapp-bf16", "llmapp-file")
 HEAD_ROWS = 1000
 
 
@@ -93,8 +95,10 @@ def run_variant(variant: str, texts: list[str], work: Path) -> dict[str, Any]:
         pipe(warm, batch_size=32)
         started = time.perf_counter()
         labels = [r["label"] for r in pipe(texts, batch_size=32)]
-    elif variant in ("llmapp", "llmapp-int8"):
+    elif variant in ("llmapp", "llmapp-int8", "llmapp-bf16"):
         classifier = Classifier.from_pretrained(MODEL_DIR, int8=variant.endswith("int8"))
+        if variant.endswith("bf16"):
+            classifier = classifier.bfloat16()
         classifier.predict(warm)
         started = time.perf_counter()
         labels = [p.label for p in classifier.predict(texts, batch_size=64)]

@@ -39,3 +39,29 @@ def test_cli_needs_exactly_one_model_source(folder: Path, tmp_path: Path) -> Non
                                           *extra])
         assert result.exit_code != 0
         assert "exactly one of --model" in str(result.exception)
+
+
+def test_cli_bf16_reports_agreement(folder: Path, tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"text": t}) + "\n" for t in sentences(30, seed=5)))
+    result = CliRunner().invoke(app, ["classify", str(source), "-o", str(tmp_path / "out.jsonl"), "--model",
+                                      str(folder), "--bf16", "--json", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["extra"]["bf16"] is True and summary["extra"]["bf16_sample"] == 30
+    assert 0.9 <= summary["extra"]["bf16_agreement"] <= 1.0
+    both = CliRunner().invoke(app, ["classify", str(source), "-o", str(tmp_path / "o2.jsonl"), "--model",
+                                    str(folder), "--bf16", "--int8"])
+    assert both.exit_code != 0 and "give one of them" in str(both.exception)
+
+
+def test_bf16_twin_shares_weights_and_agrees(folder: Path) -> None:
+    from llmapp.classify import Classifier
+
+    exact = Classifier.from_pretrained(folder)
+    fast = exact.bfloat16()
+    assert fast.model is exact.model and fast.bf16 and not exact.bf16
+    texts = sentences(50, seed=9)
+    a, b = exact.scores(texts), fast.scores(texts)
+    assert (a.argmax(1) == b.argmax(1)).mean() >= 0.9
+    assert abs(a - b).max() < 0.1
