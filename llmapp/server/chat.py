@@ -59,15 +59,16 @@ class KbSearch:
             return hits
 
 
-def generation_options(request: ChatRequest, max_allowed: int) -> GenerationOptions:
+def generation_options(request: ChatRequest, max_allowed: int, grounded: bool = False) -> GenerationOptions:
     wanted = request.max_completion_tokens or request.max_tokens or min(512, max_allowed)
     if wanted > max_allowed:
         raise ApiError(400, f"max_tokens={wanted} is over the server's limit of {max_allowed}")
-    # without stops of its own, a request gets the QA chain's: one paragraph, no repetition loops
-    stop = (request.stop,) if isinstance(request.stop, str) else tuple(request.stop or QA_OPTIONS.stop)
+    # a knowledge-base answer without stops of its own gets the QA chain's: one paragraph, no repetition loops
+    qa = QA_OPTIONS if grounded else GenerationOptions()
+    stop = (request.stop,) if isinstance(request.stop, str) else tuple(request.stop or qa.stop)
     return GenerationOptions(max_tokens=wanted, temperature=request.temperature or 0.0,
                              top_p=request.top_p or 1.0, stop=stop, seed=request.seed,
-                             repetition_penalty=QA_OPTIONS.repetition_penalty)
+                             repetition_penalty=qa.repetition_penalty)
 
 
 def split_conversation(request: ChatRequest) -> tuple[str, list[Turn]]:

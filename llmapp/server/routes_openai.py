@@ -46,7 +46,7 @@ def openai_router(state: ServerState) -> APIRouter:
                  response_model=None)
     def chat_completions(request: ChatRequest) -> JSONResponse | StreamingResponse:
         served = state.generator()
-        options = generation_options(request, limits.max_tokens)
+        options = generation_options(request, limits.max_tokens, grounded=request.model.startswith(KB_PREFIX))
         kb: str | None = None
         if request.model.startswith(KB_PREFIX):
             kb = request.model[len(KB_PREFIX):]

@@ -224,3 +224,17 @@ def test_errors_have_one_shape_and_no_internals(client: httpx.Client) -> None:
         error = response.json()["error"]
         assert set(error) == {"type", "message"} and response.status_code >= 400
         assert "Traceback" not in error["message"] and "/tmp" not in error["message"]
+
+
+def test_knowledge_base_chats_get_the_qa_stops_plain_chats_do_not() -> None:
+    from llmapp.chains.qa import QA_OPTIONS
+    from llmapp.server.chat import generation_options
+    from llmapp.server.schemas import ChatRequest
+
+    messages = [{"role": "user", "content": "hi"}]
+    grounded = generation_options(ChatRequest(model="kb:docs", messages=messages), 512, grounded=True)
+    assert grounded.stop == QA_OPTIONS.stop and grounded.repetition_penalty == QA_OPTIONS.repetition_penalty
+    plain = generation_options(ChatRequest(model="m", messages=messages), 512)
+    assert plain.stop == () and plain.repetition_penalty == 1.0
+    own = generation_options(ChatRequest(model="kb:docs", messages=messages, stop="END"), 512, grounded=True)
+    assert own.stop == ("END",)
