@@ -177,6 +177,19 @@ def text(value: Any, name: str) -> str:
     return str(value)
 
 
+UNKNOWN_WARNING = 0.05  # share of [UNK] tokens above which the base model's vocabulary does not fit the data
+
+
+def unknown_share(tokenizer: Any, rows: list[list[int]]) -> float | None:
+    """Share of the tokens that are the tokenizer's unknown token (None when it has none, e.g. byte-level BPE).
+    MiniLM, for one, maps most Chinese characters to [UNK]: a job on Chinese text learns almost nothing."""
+    unk = getattr(tokenizer, "unk_token_id", None)
+    total = sum(len(row) for row in rows)
+    if unk is None or total == 0:
+        return None
+    return round(sum(row.count(unk) for row in rows) / total, 4)
+
+
 def length_stats(lengths: list[int], max_length: int) -> dict[str, Any]:
     """Token-length statistics of untruncated inputs and how many exceed `max_length`."""
     if not lengths:

@@ -15,7 +15,7 @@ from typing import Any
 
 from finetune import rundir
 from finetune.config import Job, job_as_dict, parse_job
-from finetune.data import Loaded, file_sha256, load_records, split_records
+from finetune.data import UNKNOWN_WARNING, Loaded, file_sha256, load_records, split_records
 from finetune.errors import JobConfigError, RunFolderError
 from finetune.models import folder_sha256, resolve_base_model
 from finetune.tasks import get_task
@@ -126,6 +126,14 @@ def _log_lengths(lengths: dict[str, Any]) -> None:
                 stats["truncated"],
                 stats["count"],
                 stats["max_length"],
+            )
+        share = stats.get("unknown_token_share")
+        if share is not None and share > UNKNOWN_WARNING:
+            logger.warning(
+                "%s: %.0f%% of the tokens are the tokenizer's unknown token: the base model's vocabulary does not "
+                "cover this text (e.g. MiniLM and Chinese), so the model can barely learn from it; pick a base "
+                "model whose tokenizer covers the language (a Chinese or multilingual BERT folder)",
+                split, 100 * share,
             )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from finetune import rundir
 from finetune.config import DataConfig, Job
-from finetune.data import BadRow, length_stats, text
+from finetune.data import BadRow, length_stats, text, unknown_share
 from finetune.equivalence import check_merge
 from finetune.errors import ModelLoadError
 from finetune.lora import HEAD_MODULES, POOLER_MODULES, count_parameters, peft_config
@@ -53,14 +53,16 @@ def _module_names(model: Any, suffixes: tuple[str, ...]) -> list[str]:
     return [suffix for suffix in suffixes if suffix in names]
 
 
-def tokenize(tokenizer: Any, examples: list[Example], max_length: int) -> tuple[list[dict[str, Any]], list[int]]:
-    """Truncated features for training and the untruncated lengths (for the statistics)."""
+def tokenize(
+    tokenizer: Any, examples: list[Example], max_length: int
+) -> tuple[list[dict[str, Any]], list[int], float | None]:
+    """Truncated features for training, the untruncated lengths and the [UNK] share (for the statistics)."""
     texts = [e.text for e in examples]
     pairs = [e.pair or "" for e in examples] if any(e.pair for e in examples) else None
     full = tokenizer(texts, pairs)
     cut = tokenizer(texts, pairs, truncation=True, max_length=max_length)
     features = [{key: cut[key][i] for key in cut} for i in range(len(examples))]
-    return features, [len(ids) for ids in full["input_ids"]]
+    return features, [len(ids) for ids in full["input_ids"]], unknown_share(tokenizer, full["input_ids"])
 
 
 class ClassificationTask:
@@ -102,11 +104,11 @@ class ClassificationTask:
         logger.info("classification: %d labels, %d/%d parameters trainable", len(labels), trainable, total)
         splits, lengths = [], {}
         for name, examples in (("train", train), ("validation", validation)):
-            features, raw = tokenize(tokenizer, examples, job.train.max_length)
+            features, raw, unknown = tokenize(tokenizer, examples, job.train.max_length)
             for feature, example in zip(features, examples, strict=True):
                 feature["labels"] = label2id[example.label]
             splits.append(FeatureDataset(features))
-            lengths[name] = length_stats(raw, job.train.max_length)
+            lengths[name] = {**length_stats(raw, job.train.max_length), "unknown_token_share": unknown}
         return Prepared(
             model=model,
             tokenizer=tokenizer,

@@ -103,3 +103,17 @@ def test_metrics_definitions() -> None:
         "mrr": (1 + 0.5 + 0.05) / 3,
         "count": 3,
     }
+
+
+def test_unknown_token_share_flags_text_the_vocabulary_does_not_cover(tiny_bert: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from finetune.data import UNKNOWN_WARNING, unknown_share
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    english = tokenizer(["a great film", "a terrible plot"], add_special_tokens=False)["input_ids"]
+    chinese = tokenizer(["这部电影很好看", "剧情非常糟糕"], add_special_tokens=False)["input_ids"]
+    assert unknown_share(tokenizer, english) == 0.0
+    share = unknown_share(tokenizer, chinese)
+    assert share is not None and share > UNKNOWN_WARNING
+    assert unknown_share(tokenizer, []) is None
