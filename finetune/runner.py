@@ -127,6 +127,12 @@ def _log_lengths(lengths: dict[str, Any]) -> None:
                 stats["count"],
                 stats["max_length"],
             )
+        if stats.get("answer_fully_truncated"):
+            logger.warning(
+                "%s: %d of %d conversations lose their whole answer at max_length=%d and are skipped; "
+                "raise train.max_length (p95 length is %d)",
+                split, stats["answer_fully_truncated"], stats["count"], stats["max_length"], stats["p95"],
+            )
         share = stats.get("unknown_token_share")
         if share is not None and share > UNKNOWN_WARNING:
             logger.warning(

@@ -5,7 +5,7 @@
 sst2_train.tsv: the first 2,000 rows of GLUE SST-2 train; sst2_val.tsv: its last 1,000 rows (disjoint), our
 validation split. chnsenticorp_train.tsv: the first 2,000 rows of ChnSentiCorp train; dev.tsv is used as is.
 kbqa_train.jsonl / kbqa_val.jsonl: 300 / 100 question-answer pairs from the CMRC 2018 trial set, each question
-asked with the passage it comes from (a window of 200 characters around the answer), as a retrieval chain
+asked with the passage it comes from (a window of 120 characters around the answer), as a retrieval chain
 would ask it: chat `messages` for the causal SFT job (kbqa-sft.yaml). Passages of the two files do not overlap.
 """
 
@@ -16,7 +16,7 @@ import json
 import shutil
 from pathlib import Path
 
-SFT_TRAIN, SFT_VAL, WINDOW = 300, 100, 200
+SFT_TRAIN, SFT_VAL, WINDOW = 300, 100, 120
 
 
 def main() -> None:
