@@ -153,7 +153,8 @@ class SentenceTransformerEmbedder(Embedder):
             vectors = model.forward(features)["sentence_embedding"]
         result = vectors.float().cpu().numpy()
         del features, vectors
-        release_free_memory()  # batches of many lengths fragment the heap: 2.7 GB -> see ingest/heap.py
+        if len(texts) > 1:  # batches of many lengths fragment the heap (2.7 GB, see ingest/heap.py); queries don't
+            release_free_memory()
         return result
 
     def token_offsets(self, text: str) -> list[tuple[int, int]]:
