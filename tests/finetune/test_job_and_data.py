@@ -117,3 +117,20 @@ def test_unknown_token_share_flags_text_the_vocabulary_does_not_cover(tiny_bert:
     share = unknown_share(tokenizer, chinese)
     assert share is not None and share > UNKNOWN_WARNING
     assert unknown_share(tokenizer, []) is None
+
+
+def test_bf16_on_a_cpu_runs_the_trainer_on_the_cpu_and_auto_follows_the_hardware(tmp_path: Path) -> None:
+    import torch
+
+    from finetune.tasks.base import FeatureDataset, Prepared
+    from finetune.training import cpu_has_bf16, training_arguments, use_bf16
+
+    if torch.cuda.is_available():
+        pytest.skip("checks the CPU path")
+    empty = FeatureDataset([])
+    prepared = Prepared(None, None, empty, empty, collator=list, metric="loss", greater_is_better=False)
+    on = training_arguments(parse_job({**BASE, "train": {"bf16": True}}, tmp_path), prepared, tmp_path)
+    assert on.bf16 and on.use_cpu  # without use_cpu the Trainer refuses bf16 when no GPU is present
+    off = training_arguments(parse_job({**BASE, "train": {"bf16": False}}, tmp_path), prepared, tmp_path)
+    assert not off.bf16 and not off.use_cpu
+    assert use_bf16("auto") == cpu_has_bf16()
