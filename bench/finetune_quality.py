@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -55,6 +56,19 @@ def run(command: list[str]) -> dict:
     return json.loads(out if out.startswith("{") and out.endswith("}") and "\n{" not in out else out.splitlines()[-1])
 
 
+def job_in_fresh_folder() -> Path:
+    """The example job with absolute data paths and a new output_dir, so every run trains from scratch."""
+    import yaml
+
+    job = yaml.safe_load(JOB.read_text(encoding="utf-8"))
+    for split in ("train", "validation"):
+        job["data"][split] = str((JOB.parent / job["data"][split]).resolve())
+    folder = Path(tempfile.mkdtemp(prefix="llmapp-bench-sst2-"))
+    job["output_dir"] = str(folder / "run")
+    (folder / "job.yaml").write_text(yaml.safe_dump(job), encoding="utf-8")
+    return folder / "job.yaml"
+
+
 def main() -> None:
     sys.path.insert(0, str(ROOT))
     from finetune.models import resolve_base_model
@@ -63,9 +77,9 @@ def main() -> None:
         raise SystemExit("run examples/finetune/prepare_eval_data.py first (it writes runs/data/)")
     base = str(resolve_base_model("minilm"))
     plain = run([sys.executable, "-c", PLAIN, base, str(DATA / "sst2_train.tsv"), str(DATA / "sst2_val.tsv"),
-                 "/tmp/llmapp-bench-plain-sst2"])
+                 tempfile.mkdtemp(prefix="llmapp-bench-plain-sst2-")])
     started = time.perf_counter()
-    ours = run([sys.executable, "-m", "finetune", str(JOB), "--json"])
+    ours = run([sys.executable, "-m", "finetune", "run", str(job_in_fresh_folder()), "--json"])
     wall = time.perf_counter() - started
     ours_accuracy = ours["metrics"]["accuracy"]
     log = Path(ours["run_dir"]) / "train_log.jsonl"

@@ -44,8 +44,9 @@ else:
     data = []
     for r in rows:
         ids = tok.apply_chat_template([{"role": "user", "content": r["prompt"]},
-                                       {"role": "assistant", "content": r["response"]}], tokenize=True)
-        ids = list(ids["input_ids"] if isinstance(ids, dict) else ids)[: cfg["max_length"]]
+                                       {"role": "assistant", "content": r["response"]}], tokenize=True,
+                                      return_dict=True)
+        ids = list(ids["input_ids"])[: cfg["max_length"]]
         data.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": ids})
     collator = DataCollatorForSeq2Seq(tok, label_pad_token_id=-100)
 args = TrainingArguments(output_dir=cfg["out"], per_device_train_batch_size=cfg["batch"], max_steps=cfg["steps"],
