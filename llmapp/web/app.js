@@ -73,17 +73,21 @@ async function loadKbs(select) {
   await loadDocuments();
 }
 
+let documentsRequest = 0;  // overlapping refreshes (key change, upload, language) render only the newest
+
 async function loadDocuments() {
   const list = $("documents");
-  list.replaceChildren();
-  if (!currentKb()) return;
+  const request = ++documentsRequest;
+  if (!currentKb()) { list.replaceChildren(); return; }
   sessionStorage.setItem("llmapp.kb", currentKb());
   const { documents } = await api(`/kbs/${encodeURIComponent(currentKb())}/documents`);
+  if (request !== documentsRequest) return;
+  const items = [];
   if (!documents.length) {
     const empty = document.createElement("li");
     empty.textContent = t("noDocuments");
     empty.className = "muted";
-    list.append(empty);
+    items.push(empty);
   }
   for (const doc of documents) {
     const item = document.createElement("li");
@@ -96,8 +100,9 @@ async function loadDocuments() {
     remove.textContent = t("deleteDoc");
     remove.addEventListener("click", () => deleteDocument(doc));
     item.append(name, remove);
-    list.append(item);
+    items.push(item);
   }
+  list.replaceChildren(...items);
 }
 
 async function deleteDocument(doc) {

@@ -52,6 +52,11 @@ def test_upload_ask_stream_and_open_citation(tmp_path: Path) -> None:
             page.click("#upload")
             expect(page.locator("#upload-status")).to_contain_text("1 added", timeout=30_000)
             expect(page.get_by_test_id("document")).to_contain_text("uploads/otters.md")
+            # two overlapping list refreshes (to zh and back to en, in one tick) must not list the file twice
+            page.evaluate("() => { const lang = document.getElementById('lang'); lang.click(); lang.click(); }")
+            expect(page.locator("#ask")).to_have_text("Ask")
+            page.wait_for_load_state("networkidle")
+            expect(page.get_by_test_id("document")).to_have_count(1)
 
             page.fill("#question", "Why do sea otters hold hands?")
             page.click("#ask")
