@@ -184,9 +184,10 @@ def _write_jsonl(path: Path, records: Sequence[Mapping[str, Any]]) -> None:
 
 
 def ingest_cached(corpus: Path, cache: Path, embedder_name: str | None, chunk_tokens: int | None,
-                  chunk_overlap: int, device: str | None = None) -> Path:
+                  chunk_overlap: int, device: str | None = None, progress: bool = False) -> Path:
     """The knowledge base of `corpus` in `cache`, ingested on first use and reused while the corpus and the
-    settings are unchanged (ingest is incremental: an unchanged corpus embeds nothing)."""
+    settings are unchanged (ingest is incremental: an unchanged corpus embeds nothing). `progress` shows the
+    ingest's bars on stderr (a first SciFact ingest takes minutes)."""
     from ingest.embed import load_embedder
     from ingest.pipeline import IngestOptions, ingest
 
@@ -194,7 +195,7 @@ def ingest_cached(corpus: Path, cache: Path, embedder_name: str | None, chunk_to
     chunking = {"tokens": chunk_tokens, "overlap": chunk_overlap}
     kb = cached_kb_path(cache, corpus, embedder.spec(), chunking)
     log.info("knowledge base for %s: %s", corpus, kb)
-    options = IngestOptions(chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap, progress=False)
+    options = IngestOptions(chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap, progress=progress)
     report = ingest(kb, [corpus], embedder, options)
     if report.files_failed:
         raise ConfigError(f"{corpus} could not be ingested: {report.files_failed}")

@@ -51,7 +51,7 @@ def retrieval(
             if squad is not None:  # the converted corpus lives in scratch: cache it by content under a stable name
                 corpus = _stable_copy(corpus, cache_dir / "squad" / squad.stem / "corpus.jsonl")
             kb_path = ingest_cached(corpus, cache_dir, settings.embedder, settings.chunk_tokens,
-                                    settings.chunk_overlap, settings.device)
+                                    settings.chunk_overlap, settings.device, progress=True)
             benchmark = read_benchmark(query_file, qrel_file)
         results = evaluate_modes(settings, kb_path, benchmark, MODES if compare else (mode,))
     if as_json:
@@ -106,7 +106,7 @@ def qa(
             corpus = _stable_copy(corpus, (cache or settings.home / "cache" / "eval") / "squad" / squad.stem
                                   / "corpus.jsonl")
         kb = str(ingest_cached(corpus, corpus.parent, settings.embedder, settings.chunk_tokens,
-                               settings.chunk_overlap, settings.device))
+                               settings.chunk_overlap, settings.device, progress=True))
     generator = open_generator(GeneratorConfig(backend=backend, model=model, adapter=adapter, base_url=base_url,
                                                device=settings.device))
     retriever = open_retriever(settings, kb, min_score=min_score, mode=mode)
