@@ -3,12 +3,19 @@
 Same model, same sentences (the first N of SST-2 train), each variant in its own process (so peak RSS is its
 own): rows/s, the speed-up over the pipeline, label agreement with the pipeline, peak RSS.
 
-Model: the shipped MiniLM (all-MiniLM-L6-v2) as BertForSequenceClassification(num_labels=2), seed 0, with
-its pooler and classification head fitted for a few seconds on the frozen [CLS] states of 1,000 *other* SST-2
-sentences (the rows after the benchmark rows), so that the logits have realistic margins (a random head's
-near-ties make int8 agreement meaningless). Saved once to /tmp/llmapp-bench-minilm-sst2.
+Default model: the shipped MiniLM (all-MiniLM-L6-v2) as BertForSequenceClassification(num_labels=2), seed 0,
+with its pooler and classification head fitted for a few seconds on the frozen [CLS] states of 1,000 *other*
+SST-2 sentences (the rows after the benchmark rows), so that the logits have realistic margins (a random head's
+near-ties make int8 agreement meaningless). Saved once to /tmp/llmapp-bench-minilm-sst2. Its encoder was never
+trained for the task, so its margins are thin: a worst case for reduced precision. `--model` takes any HF
+sequence-classification folder instead, e.g. a fine-tuned run exported with `llmapp finetune export --merge`.
+
+int8 comes twice: calibrated on the first 256 rows (what `llmapp classify --int8` does) and uncalibrated
+(`Classifier.quantized()` with no texts). Calibration, like model load, is outside the timing.
 
     .venv/bin/python bench/classify.py [--rows 10000] [--data ../shared/eval/sst2/train.tsv]
+    llmapp finetune export runs/sst2-lora --merge --out /tmp/sst2-merged
+    .venv/bin/python bench/classify.py --model /tmp/sst2-merged --skip 2000   # rows the run never trained on
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 MODEL_DIR = Path("/tmp/llmapp-bench-minilm-sst2")
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "eval" / "sst2" / "train.tsv"
-VARIANTS = ("pipeline", "llmapp", "llmapp-int8", "llmapp-bf16", "llmapp-file")
+VARIANTS = ("pipeline", "llmapp", "llmapp-int8", "llmapp-int8-uncal", "llmapp-bf16", "llmapp-file")
 HEAD_ROWS = 1000
 
 
@@ -82,7 +89,7 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_variant(variant: str, texts: list[str], work: Path) -> dict[str, Any]:
+def run_variant(variant: str, texts: list[str], work: Path, model: Path) -> dict[str, Any]:
     """Runs in a child process: times one variant and writes its labels to `work`."""
     from llmapp.classify.model import Classifier, set_threads
 
@@ -91,26 +98,30 @@ def run_variant(variant: str, texts: list[str], work: Path) -> dict[str, Any]:
         from transformers import pipeline
 
         set_threads(None)
-        pipe = pipeline("text-classification", model=str(MODEL_DIR), device="cpu")
+        pipe = pipeline("text-classification", model=str(model), device="cpu")
         pipe(warm, batch_size=32)
         started = time.perf_counter()
         labels = [r["label"] for r in pipe(texts, batch_size=32)]
-    elif variant in ("llmapp", "llmapp-int8", "llmapp-bf16"):
-        classifier = Classifier.from_pretrained(MODEL_DIR, int8=variant.endswith("int8"))
-        if variant.endswith("bf16"):
+    elif variant != "llmapp-file":
+        classifier = Classifier.from_pretrained(model)
+        if variant == "llmapp-int8":
+            classifier = classifier.quantized(calibration=texts[:256])
+        elif variant == "llmapp-int8-uncal":
+            classifier = classifier.quantized()
+        elif variant == "llmapp-bf16":
             classifier = classifier.bfloat16()
         classifier.predict(warm)
         started = time.perf_counter()
         labels = [p.label for p in classifier.predict(texts, batch_size=64)]
     else:
-        labels, started = _file_variant(texts, work)
+        labels, started = _file_variant(texts, work, model)
     seconds = time.perf_counter() - started
     (work / f"{variant}.json").write_text(json.dumps(labels))
     return {"variant": variant, "rows": len(texts), "seconds": round(seconds, 2),
             "rows_per_s": round(len(texts) / seconds, 1), "peak_rss_mb": round(peak_rss_mb(), 1)}
 
 
-def _file_variant(texts: list[str], work: Path) -> tuple[list[str], float]:
+def _file_variant(texts: list[str], work: Path, model: Path) -> tuple[list[str], float]:
     """The CLI path end to end: TSV in, JSONL out, fsync + progress file per window."""
     import csv
 
@@ -121,7 +132,7 @@ def _file_variant(texts: list[str], work: Path) -> tuple[list[str], float]:
         writer = csv.writer(handle, delimiter="\t")
         writer.writerow(["id", "sentence"])
         writer.writerows(enumerate(texts))
-    classifier = Classifier.from_pretrained(MODEL_DIR)
+    classifier = Classifier.from_pretrained(model)
     classifier.predict(texts[:64])
     started = time.perf_counter()
     classify_file(classifier, source, out, OutputSpec("sentence"), {}, batch_size=64, overwrite=True)
@@ -134,35 +145,38 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, default=Path("/tmp/llmapp-bench-classify"))
+    parser.add_argument("--model", type=Path, help="HF sequence-classification folder (default: fitted MiniLM head)")
+    parser.add_argument("--skip", type=int, default=0, help="data rows to skip before the benchmark rows")
     args = parser.parse_args()
-    texts, _ = read_sst2(args.data, 0, args.rows)
+    texts, _ = read_sst2(args.data, args.skip, args.rows)
     args.work.mkdir(parents=True, exist_ok=True)
+    model = args.model or MODEL_DIR
     if args.variant:
-        print(json.dumps(run_variant(args.variant, texts, args.work)))
+        print(json.dumps(run_variant(args.variant, texts, args.work, model)))
         return
-    if not (MODEL_DIR / "config.json").is_file():
-        build_model(args.data, args.rows)
+    if args.model is None and not (MODEL_DIR / "config.json").is_file():
+        build_model(args.data, args.skip + args.rows)
     results = {}
     for variant in VARIANTS:
         command = [sys.executable, __file__, "--variant", variant, "--rows", str(args.rows), "--data",
-                   str(args.data), "--work", str(args.work)]
+                   str(args.data), "--work", str(args.work), "--model", str(model), "--skip", str(args.skip)]
         done = subprocess.run(command, capture_output=True, text=True, check=True)
         results[variant] = json.loads(done.stdout.strip().splitlines()[-1])
         print(json.dumps(results[variant]), file=sys.stderr, flush=True)
-    report(results, args.work)
+    report(results, args.work, model)
 
 
-def report(results: dict[str, dict[str, Any]], work: Path) -> None:
+def report(results: dict[str, dict[str, Any]], work: Path, model: Path) -> None:
     reference = json.loads((work / "pipeline.json").read_text())
     base = results["pipeline"]["rows_per_s"]
-    print(f"{'variant':<13} {'rows/s':>8} {'x pipeline':>10} {'agreement':>10} {'peak RSS MB':>12}")
+    print(f"{'variant':<18} {'rows/s':>8} {'x pipeline':>10} {'agreement':>10} {'peak RSS MB':>12}")
     for variant, result in results.items():
         labels = json.loads((work / f"{variant}.json").read_text())
         agreed = sum(a == b for a, b in zip(labels, reference, strict=True)) / len(reference)
         result.update(speedup=round(result["rows_per_s"] / base, 2), agreement=round(agreed, 4))
-        print(f"{variant:<13} {result['rows_per_s']:>8.1f} {result['speedup']:>10.2f} {agreed:>10.2%} "
+        print(f"{variant:<18} {result['rows_per_s']:>8.1f} {result['speedup']:>10.2f} {agreed:>10.2%} "
               f"{result['peak_rss_mb']:>12.0f}")
-    print(json.dumps({"model": str(MODEL_DIR), "threads": _threads(), "results": results}))
+    print(json.dumps({"model": str(model), "threads": _threads(), "results": results}))
 
 
 def _threads() -> int:

@@ -91,6 +91,35 @@ def test_int8_quantises_the_encoder_and_agrees(folder: Path) -> None:
     assert agreement(fp32, int8, sentences(300, seed=9)) >= 0.97
 
 
+def test_calibrated_int8_quantises_every_encoder_layer_behind_smoothing_scales(folder: Path) -> None:
+    import torch
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+    fp32 = Classifier.from_pretrained(folder)
+    calibrated = fp32.quantized(calibration=sentences(200, seed=3))
+    layer = calibrated.model.bert.encoder.layer[0]
+    for smoothed in (layer.attention.self.query, layer.intermediate.dense, layer.output.dense):
+        assert isinstance(smoothed.linear, DynamicLinear)
+        assert smoothed.inverse_scale.shape == (smoothed.linear.in_features,)
+    assert isinstance(calibrated.model.classifier, torch.nn.Linear)  # the head stays fp32
+    assert isinstance(fp32.model.bert.encoder.layer[0].intermediate.dense, torch.nn.Linear)  # fp32 untouched
+    assert agreement(fp32, calibrated, sentences(300, seed=9)) >= 0.97
+
+
+def test_smoothing_alone_leaves_the_layer_unchanged() -> None:
+    import torch
+
+    from llmapp.classify.int8 import _smooth
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 4))
+    x = torch.randn(5, 8) * torch.tensor([1, 1, 50, 1, 1, 1, 1, 1.0])  # one outlier channel
+    before = model(x)
+    assert _smooth(model, {"0": x.abs().amax(0)}) == ["0"]
+    torch.testing.assert_close(model(x), before, rtol=1e-5, atol=1e-5)
+    assert model[0].inverse_scale[2] < model[0].inverse_scale[0]  # the outlier channel is divided the most
+
+
 def test_errors_say_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(NotFoundError):
         Classifier.from_pretrained(tmp_path / "nowhere")

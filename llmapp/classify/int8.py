@@ -1,0 +1,156 @@
+"""int8 dynamic quantisation of a classifier's encoder (CPU), with optional SmoothQuant-style calibration.
+
+BERT-family encoders carry a few activation channels far larger than the rest; torch's dynamic quantisation
+gives the whole activation tensor one scale, so those channels squeeze every other channel into a few int8
+steps. Two schemes:
+
+- uncalibrated: the head and the FFN input projections (which read the raw residual stream) stay float32;
+- calibrated (`calibration_maxima` from a few hundred texts): every encoder Linear is quantised, each behind a
+  per-channel smoothing scale s = max|x|^a / max|W|^(1-a) that divides the activations and multiplies the
+  weight columns (mathematically the same layer), so outliers move into the per-channel weight scales.
+  On a MiniLM LoRA-fine-tuned on SST-2 (bench/classify.py, 10,000 sentences): 99.18% label agreement with
+  float32 at 2.8x its speed, against 98.74% at 1.8x uncalibrated.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+HEAD_NAMES = ("classifier", "score", "pre_classifier", "pooler", "out_proj")
+# FFN input projections read the LayerNorm-ed residual stream and its outlier channels: without calibration
+# they stay float32 (on MiniLM/SST-2 that lifts agreement with fp32 from 97% to 99%, for a third of the speed-up)
+SENSITIVE_NAMES = ("intermediate",)
+SMOOTHING_ALPHA = 0.85  # agreement on 3,000 SST-2 rows: 0.5 (SmoothQuant's default) 97.8%, 0.85 99.6%, 1.0 99.0%
+
+
+def encoder_linears(model: Any, skip: tuple[str, ...] = HEAD_NAMES) -> dict[str, Any]:
+    """{module name: nn.Linear} of the layers to quantise: every Linear outside the head and `skip`."""
+    import torch
+
+    return {
+        name: module for name, module in model.named_modules()
+        if isinstance(module, torch.nn.Linear) and not set(name.split(".")) & set(skip)
+    }
+
+
+def calibration_maxima(model: Any, run: Callable[[], Any]) -> dict[str, Any]:
+    """Per-input-channel max |activation| of each encoder Linear while `run()` feeds calibration texts."""
+    import torch
+
+    maxima: dict[str, torch.Tensor] = {}
+
+    def record(name: str) -> Callable[..., None]:
+        def hook(module: Any, inputs: tuple[Any, ...], output: Any) -> None:
+            x = inputs[0].detach().float().abs().reshape(-1, inputs[0].shape[-1]).amax(0)
+            maxima[name] = torch.maximum(maxima[name], x) if name in maxima else x
+
+        return hook
+
+    hooks = [m.register_forward_hook(record(n)) for n, m in encoder_linears(model).items()]
+    try:
+        run()
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return maxima
+
+
+def quantize_int8(model: Any, maxima: Mapping[str, Any] | None = None) -> Any:
+    """A copy of `model` with encoder Linear layers dynamically quantised to int8 (weights per output channel).
+
+    With `maxima` (from `calibration_maxima`) every encoder Linear is smoothed and quantised; without, the
+    FFN input projections stay float32. The head always stays float32: a sliver of the compute whose few
+    weights decide near-ties.
+    """
+    import copy
+
+    import torch
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    if maxima:
+        model = copy.deepcopy(model)
+        names = [f"{name}.linear" for name in _smooth(model, maxima)]
+    else:
+        names = list(encoder_linears(model, HEAD_NAMES + SENSITIVE_NAMES))
+    mapping = {torch.nn.Linear: _full_range_linear()} if _has_vnni() else None
+    with warnings.catch_warnings():
+        # torch 2.10+ deprecates torch.ao in favour of torchao, which is not a dependency; the API still works
+        warnings.filterwarnings("ignore", message=".*quantiz.*deprecated.*", category=UserWarning)
+        warnings.filterwarnings("ignore", message=".*torch.ao.quantization is deprecated.*")
+        qconfig = dict.fromkeys(names, per_channel_dynamic_qconfig)
+        # a copy either way: the calibrated path already deep-copied the model to smooth it
+        return quantize_dynamic(model, qconfig, dtype=torch.qint8, mapping=mapping, inplace=bool(maxima))
+
+
+def _smooth(model: Any, maxima: Mapping[str, Any]) -> list[str]:
+    """Replace each calibrated Linear in place by `Smoothed(1/s, Linear with columns x s)`; the names replaced."""
+    import torch
+
+    replaced = []
+    for name, linear in encoder_linears(model).items():
+        if name not in maxima:  # never reached by the calibration texts (e.g. an unused layer)
+            continue
+        weight_max = linear.weight.detach().abs().amax(0).clamp(min=1e-5)
+        scale = (maxima[name].clamp(min=1e-5) ** SMOOTHING_ALPHA / weight_max ** (1 - SMOOTHING_ALPHA)).clamp(
+            min=1e-5
+        )
+        with torch.no_grad():
+            linear.weight.mul_(scale)
+        parent, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent) if parent else model, child, _smoothed_class()(1.0 / scale, linear))
+        replaced.append(name)
+    return replaced
+
+
+_CLASSES: dict[str, type] = {}
+
+
+def _smoothed_class() -> type:
+    """nn.Module computing linear(x * inverse_scale) (defined lazily: torch is not imported with llmapp)."""
+    if "smoothed" not in _CLASSES:
+        import torch
+
+        class Smoothed(torch.nn.Module):
+            inverse_scale: torch.Tensor
+
+            def __init__(self, inverse_scale: torch.Tensor, linear: torch.nn.Module) -> None:
+                super().__init__()
+                self.register_buffer("inverse_scale", inverse_scale)
+                self.linear = linear
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                return self.linear(x * self.inverse_scale)
+
+        _CLASSES["smoothed"] = Smoothed
+    return _CLASSES["smoothed"]
+
+
+def _has_vnni() -> bool:
+    """CPUs with VNNI multiply u8 x s8 without 16-bit saturation, so activations may use all 8 bits."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return " avx512_vnni" in flags or " avx_vnni" in flags
+
+
+def _full_range_linear() -> type:
+    """torch's dynamic int8 Linear, quantising activations to 8 bits instead of 7 (`reduce_range=False`).
+
+    torch defaults to 7 bits so that CPUs without VNNI cannot saturate; with VNNI the eighth bit halves the
+    rounding error of every activation, which on MiniLM turns 91% agreement with fp32 into 97%.
+    """
+    if "full_range" not in _CLASSES:
+        import torch
+        from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+        class FullRangeDynamicLinear(DynamicLinear):
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                packed = self._packed_params._packed_params
+                return torch.ops.quantized.linear_dynamic(x, packed, reduce_range=False).to(x.dtype)
+
+        _CLASSES["full_range"] = FullRangeDynamicLinear
+    return _CLASSES["full_range"]
