@@ -33,7 +33,7 @@ demo: venv
 	$(BIN)/llmapp ingest examples/kb --kb $(DEMO_KB)
 	$(BIN)/llmapp search "How do I keep a knowledge base up to date?" --kb $(DEMO_KB) -k 3
 	$(BIN)/llmapp search "知识库如何增量更新?" --kb $(DEMO_KB) -k 3
-	$(BIN)/llmapp ask "How do I keep a knowledge base up to date?" --kb $(DEMO_KB)
+	$(BIN)/llmapp ask "Does llmapp need a GPU?" --kb $(DEMO_KB)
 	$(BIN)/llmapp ask "知识库如何增量更新?" --kb $(DEMO_KB) --backend extractive
 
 test: venv

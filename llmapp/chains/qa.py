@@ -30,6 +30,9 @@ from llmapp.language import Language, detect_language
 from llmapp.prompts import PromptLibrary, PromptTemplate
 
 # Answers are one paragraph: a blank line means a small model has started to wander or repeat.
+# CMRC 2018 trial, k=3: SmolLM2 F1 0.167 -> 0.196 and citation hits 0.18 -> 0.32 (50 questions); extractive F1
+# 0.308 -> 0.330 (200 questions); 0.3 helped less, 0.7 cost the extractive backend citation hits
+DEFAULT_RELATIVE_SCORE = 0.5
 QA_OPTIONS = GenerationOptions(max_tokens=256, stop=("\n\n",), repetition_penalty=1.1)
 
 
@@ -72,9 +75,13 @@ class QAChain(Runnable[str | QuestionInput, Answer]):
     """Question in, `Answer` out. Input: a question string or `{"question": ..., "filters": {...}}`."""
 
     def __init__(self, retriever: SupportsSearch, generator: Generator, prompts: PromptLibrary | None = None,
-                 k: int = 5, options: GenerationOptions | None = None) -> None:
+                 k: int = 5, options: GenerationOptions | None = None,
+                 min_relative_score: float = DEFAULT_RELATIVE_SCORE) -> None:
         if k < 1:
             raise ConfigError(f"k must be at least 1, got {k}")
+        if not 0.0 <= min_relative_score <= 1.0:
+            raise ConfigError(f"min_relative_score is a share of the best hit's score (0..1), got {min_relative_score}")
+        self.min_relative_score = min_relative_score
         self.retriever = retriever
         self.generator = generator
         self.prompts = prompts or PromptLibrary()
@@ -108,7 +115,7 @@ class QAChain(Runnable[str | QuestionInput, Answer]):
         lang = language or detect_language(question)
         template = self.prompts.get("qa", lang)
         clock = _Clock(_Clock.now())
-        hits = self.retriever.search(asked, k=self.k, filters=filters)
+        hits = close_to_best(self.retriever.search(asked, k=self.k, filters=filters), self.min_relative_score)
         clock.retrieved = _Clock.now()
         base = Answer(question=question, text="", answered=bool(hits), language=lang, hits=hits,
                       standalone_question=search_query)
@@ -158,6 +165,15 @@ class QAChain(Runnable[str | QuestionInput, Answer]):
         return Answer(question=base.question, text=checked.text, answered=True, language=base.language,
                       citations=citations, hits=base.hits, timings=clock.timings(tokens),
                       standalone_question=base.standalone_question)
+
+
+def close_to_best(hits: list[Hit], share: float) -> list[Hit]:
+    """The hits scoring at least `share` x the best hit's score: passages far below the best one add noise a
+    small generator latches onto (another language, another topic) more often than they add an answer."""
+    if not hits or share <= 0.0:
+        return hits
+    best = max(hit.score for hit in hits)
+    return hits if best <= 0.0 else [hit for hit in hits if hit.score >= share * best]
 
 
 def _partial(base: Answer, text: str, delta: str) -> Answer:

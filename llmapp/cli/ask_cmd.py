@@ -35,6 +35,9 @@ ApiKeyOpt = Annotated[
 ]
 KOpt = Annotated[int, typer.Option("-k", help="Passages to retrieve.")]
 MinScoreOpt = Annotated[float | None, typer.Option(help="Drop passages scoring below this (higher is better).")]
+RelativeOpt = Annotated[float | None, typer.Option(
+    min=0.0, max=1.0, help="Drop passages scoring below this share of the best one's score (default 0.5; 0: all k)."
+)]
 ModeOpt = Annotated[str, typer.Option(help="Retrieval: hybrid, dense or lexical.")]
 MaxTokensOpt = Annotated[int, typer.Option(help="Longest answer, in tokens.")]
 TemperatureOpt = Annotated[float, typer.Option(help="0 = greedy (deterministic).")]
@@ -59,6 +62,7 @@ def ask(
     device: DeviceOpt = None,
     k: KOpt = 5,
     min_score: MinScoreOpt = None,
+    min_relative_score: RelativeOpt = None,
     mode: ModeOpt = "hybrid",
     max_tokens: MaxTokensOpt = 256,
     temperature: TemperatureOpt = 0.0,
@@ -67,7 +71,7 @@ def ask(
 ) -> None:
     """Answer a question from a knowledge base, streaming the answer, then its numbered sources."""
     settings = settings_from(device=device)
-    chain = _qa_chain(settings, kb, k, min_score, mode, prompts, max_tokens, temperature,
+    chain = _qa_chain(settings, kb, k, (min_score, min_relative_score), mode, prompts, max_tokens, temperature,
                       _generator_config(backend, model, adapter, base_url, api_key, device or settings.device))
     try:
         final = _answer(chain.run(question), stream=not as_json)
@@ -89,6 +93,7 @@ def chat(
     device: DeviceOpt = None,
     k: KOpt = 5,
     min_score: MinScoreOpt = None,
+    min_relative_score: RelativeOpt = None,
     mode: ModeOpt = "hybrid",
     max_tokens: MaxTokensOpt = 256,
     temperature: TemperatureOpt = 0.0,
@@ -100,7 +105,7 @@ def chat(
     from llmapp.chains import ChatChain, ChatHistory
 
     settings = settings_from(device=device)
-    qa = _qa_chain(settings, kb, k, min_score, mode, prompts, max_tokens, temperature,
+    qa = _qa_chain(settings, kb, k, (min_score, min_relative_score), mode, prompts, max_tokens, temperature,
                    _generator_config(backend, model, adapter, base_url, api_key, device or settings.device))
     session = ChatChain(qa, ChatHistory(history or settings.home / "chat.sqlite"))
     typer.secho(f"chatting with {kb} ({qa.generator.name}: {qa.generator.model}); /sources /reset /exit",
@@ -148,8 +153,8 @@ def _generator_config(backend: str | None, model: str | None, adapter: Path | No
                            device=device)
 
 
-def _qa_chain(settings: Settings, kb: str, k: int, min_score: float | None, mode: str, prompts: Path | None,
-              max_tokens: int, temperature: float, generator_config: Any) -> QAChain:
+def _qa_chain(settings: Settings, kb: str, k: int, floors: tuple[float | None, float | None], mode: str,
+              prompts: Path | None, max_tokens: int, temperature: float, generator_config: Any) -> QAChain:
     from llmapp.chains import QAChain
     from llmapp.chains.qa import QA_OPTIONS
     from llmapp.generate import open_generator
@@ -158,8 +163,12 @@ def _qa_chain(settings: Settings, kb: str, k: int, min_score: float | None, mode
 
     library = PromptLibrary(prompts)
     options = replace(QA_OPTIONS, max_tokens=max_tokens, temperature=temperature)
+    min_score, relative = floors
     retriever = open_retriever(settings, kb, min_score=min_score, mode=mode)
-    return QAChain(retriever, open_generator(generator_config), library, k=k, options=options)
+    chain = QAChain(retriever, open_generator(generator_config), library, k=k, options=options)
+    if relative is not None:
+        chain.min_relative_score = relative
+    return chain
 
 
 def _answer(parts: Any, stream: bool) -> Answer:

@@ -81,6 +81,9 @@ def qa(
     base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL.")] = None,
     k: Annotated[int, typer.Option("-k", help="Passages to retrieve.")] = 3,
     min_score: Annotated[float | None, typer.Option(help="Drop passages scoring below this.")] = None,
+    min_relative_score: Annotated[float | None, typer.Option(
+        min=0.0, max=1.0, help="Drop passages below this share of the best one's score (default 0.5; 0: all k)."
+    )] = None,
     mode: Annotated[str, typer.Option(help="Retrieval: hybrid, dense or lexical.")] = "hybrid",
     max_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = 64,
     limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
@@ -111,6 +114,8 @@ def qa(
                                                device=settings.device))
     retriever = open_retriever(settings, kb, min_score=min_score, mode=mode)
     chain = QAChain(retriever, generator, k=k, options=replace(QA_OPTIONS, max_tokens=max_tokens))
+    if min_relative_score is not None:
+        chain.min_relative_score = min_relative_score
     try:
         scored = [score(item, chain.invoke(item.question)) for item in items]
     finally:

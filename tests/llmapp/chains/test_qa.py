@@ -10,7 +10,7 @@ from llmapp.chains import QAChain, pack
 from llmapp.errors import ConfigError
 from llmapp.generate import ExtractiveGenerator, FakeGenerator, GenerationOptions, GeneratorConfig, open_generator
 from llmapp.hits import Hit
-from tests.llmapp.chains.conftest import FixedRetriever, hit
+from tests.llmapp.chains.conftest import FAQ, ZH, FixedRetriever, hit
 
 
 def test_passages_are_numbered_in_rank_order_and_cited(hits: list[Hit]) -> None:
@@ -113,3 +113,17 @@ def test_unmarked_answer_is_attributed_to_the_passage_it_came_from(hits: list[Hi
     assert answer.text == "Every default model runs on a CPU."  # the text is not changed
     invented = QAChain(FixedRetriever(hits), FakeGenerator(replies=["Bananas are yellow fruit."]))
     assert invented.invoke("Does llmapp need a GPU?").citations == []
+
+
+def test_passages_far_below_the_best_one_are_not_shown() -> None:
+    scored = [hit(1, FAQ, "faq.txt", score=0.61), hit(2, "Grass is green.", "grass.txt", score=0.26),
+              hit(3, ZH, "知识库.md", score=0.02)]
+    fake = FakeGenerator(replies=["No [1].", "No [1]."])
+    answer = QAChain(FixedRetriever(scored), fake).invoke("Does llmapp need a GPU?")
+    prompt = fake.calls[0].messages[-1]["content"]
+    assert "[1] Does llmapp" in prompt and "Grass" not in prompt and "增量更新" not in prompt
+    assert [h.source for h in answer.hits] == ["faq.txt"]
+    QAChain(FixedRetriever(scored), fake, min_relative_score=0.0).invoke("Does llmapp need a GPU?")
+    assert "[3] ## 增量更新" in fake.calls[1].messages[-1]["content"]
+    with pytest.raises(ConfigError, match="share of the best hit"):
+        QAChain(FixedRetriever(scored), fake, min_relative_score=1.5)
