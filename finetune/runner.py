@@ -138,7 +138,8 @@ def _log_lengths(lengths: dict[str, Any]) -> None:
             logger.warning(
                 "%s: %.0f%% of the tokens are the tokenizer's unknown token: the base model's vocabulary does not "
                 "cover this text (e.g. MiniLM and Chinese), so the model can barely learn from it; pick a base "
-                "model whose tokenizer covers the language (a Chinese or multilingual BERT folder)",
+                "model whose tokenizer covers the language (a Chinese or multilingual BERT folder, or base_model: "
+                "smollm2, which reaches 0.714 on ChnSentiCorp where MiniLM stays at chance)",
                 split, 100 * share,
             )
 
