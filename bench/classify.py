@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from typing import Any
 
 # Run as a script, this file's folder comes first on sys.path, and bench/ingest.py would shadow the `ingest` package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: `bench.measure`
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -79,18 +79,9 @@ def build_model(data: Path, bench_rows: int) -> None:
     tokenizer.save_pretrained(MODEL_DIR)
 
 
-def peak_rss_mb() -> float:
-    """This process's peak RSS (VmHWM: unlike ru_maxrss it does not inherit the parent's peak across exec)."""
-    status = Path("/proc/self/status")
-    if status.is_file():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def run_variant(variant: str, texts: list[str], work: Path, model: Path) -> dict[str, Any]:
     """Runs in a child process: times one variant and writes its labels to `work`."""
+    from bench.measure import peak_rss_mb
     from llmapp.classify.model import Classifier, set_threads
 
     warm = texts[:64]

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 # Run as a script, this file's folder comes first on sys.path and its name would shadow the `ingest` package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(ROOT))  # the repository root: `bench.measure`
 
 
 def read_corpus(path: Path, limit: int | None) -> list[tuple[str, str]]:
@@ -136,18 +136,10 @@ def child(side: str, corpus: Path, limit: int | None, kb: str) -> None:
         result = run_same_chunks(corpus, limit)
     else:
         result = run_llmapp(corpus, limit, Path(kb))
+    from bench.measure import peak_rss_mb
+
     result["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(result))
-
-
-def peak_rss_mb() -> float:
-    """This process's peak RSS (VmHWM; ru_maxrss would inherit the parent's peak across exec)."""
-    status = Path("/proc/self/status")
-    if status.is_file():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def measure(side: str, corpus: Path, limit: int | None, kb: Path) -> dict[str, float]:
