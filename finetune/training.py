@@ -39,7 +39,10 @@ def use_bf16(setting: str | bool) -> bool:
 
 
 def cpu_has_bf16() -> bool:
-    """True on x86 CPUs with avx512_bf16 or AMX (from /proc/cpuinfo; False where there is none)."""
+    """True on x86 CPUs with avx512_bf16 or AMX (from /proc/cpuinfo; False where there is none).
+
+    The same check as `ingest.embed.cpu_has_bf16`, kept apart on purpose: `finetune` and `ingest` never import
+    each other (ARCHITECTURE.md)."""
     try:
         flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
     except OSError:
