@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -94,6 +95,8 @@ def qa(
     import tempfile
     from dataclasses import replace
 
+    from tqdm import tqdm
+
     from llmapp.chains import QAChain
     from llmapp.chains.qa import QA_OPTIONS
     from llmapp.eval_qa import read_squad, score, summarise
@@ -117,7 +120,8 @@ def qa(
     if min_relative_score is not None:
         chain.min_relative_score = min_relative_score
     try:
-        scored = [score(item, chain.invoke(item.question)) for item in items]
+        questions = tqdm(items, desc="answering", unit="question", file=sys.stderr, dynamic_ncols=True)
+        scored = [score(item, chain.invoke(item.question)) for item in questions]
     finally:
         retriever.close()
     summary = {**summarise(scored), "backend": generator.name, "model": generator.model}
