@@ -19,7 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -32,7 +32,7 @@ DEFAULT_EMBEDDER = "minilm"
 DEFAULT_BATCH_SIZE = 32  # measured best for MiniLM on CPU among 16/32/64/128 once batches are length-sorted
 Progress = Callable[[int], None]
 Precision = Literal["auto", "float32", "bfloat16", "float16"]
-PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 
 class Embedder(ABC):
