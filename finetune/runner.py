@@ -209,6 +209,13 @@ def _finish(
     return metrics
 
 
+def run_result(run_dir: Path) -> RunResult:
+    """A finished run folder's result, as `run_job` returned it (e.g. after a multi-process run)."""
+    manifest = rundir.read_json(run_dir / rundir.MANIFEST)
+    return RunResult(run_dir, rundir.read_json(run_dir / rundir.METRICS), manifest.get("training", {}),
+                     rundir.read_json(run_dir / rundir.DATA_REPORT))
+
+
 def recorded_job(run_dir: Path) -> Job:
     """The job a run folder was trained with (from its manifest)."""
     manifest = rundir.read_json(run_dir / rundir.MANIFEST)
