@@ -5,7 +5,6 @@ Build it once at the edge (`Settings.load(...)`) and pass it down; nothing reads
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,9 +18,9 @@ from pydantic_settings import (
 )
 
 from llmapp.errors import ConfigError, NotFoundError
+from llmcommon.names import is_kb_name
 
 CONFIG_FILE = "llmapp.yaml"
-_KB_NAME = re.compile(r"^\w[\w.-]{0,63}$")  # Unicode letters too: 员工手册 is a fine name
 
 
 def default_home() -> Path:
@@ -74,12 +73,18 @@ class Settings(BaseSettings):
         except ValueError as exc:  # pydantic.ValidationError is a ValueError
             raise ConfigError(f"invalid settings (flags, LLMAPP_* variables or {CONFIG_FILE}):\n{exc}") from exc
 
+    def chosen_chunk_overlap(self) -> int | None:
+        """`chunk_overlap` when a flag, LLMAPP_CHUNK_OVERLAP or llmapp.yaml set it, else None: a new knowledge base
+        then picks its default (at most a quarter of a chunk) and an existing one keeps the overlap it was built
+        with."""
+        return self.chunk_overlap if "chunk_overlap" in self.model_fields_set else None
+
     def kb_path(self, kb: str, must_exist: bool = False) -> Path:
         """A knowledge base given as a name (a folder under `home`) or as a path."""
         looks_like_path = "/" in kb or "\\" in kb or kb.startswith(".") or kb.startswith("~")
         if looks_like_path:
             path = Path(kb).expanduser()
-        elif _KB_NAME.match(kb):
+        elif is_kb_name(kb):
             path = self.home / kb
         else:
             raise ConfigError(

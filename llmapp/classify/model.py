@@ -39,18 +39,18 @@ class Encoded:
 
 def is_run_folder(path: Path) -> bool:
     """A `finetune` classification run folder (as opposed to a plain transformers model folder)."""
-    return (path / "manifest.json").is_file() and (path / "labels.json").is_file()
+    from finetune import rundir, runs
+
+    return runs.is_run_folder(path) and (path / rundir.LABELS).is_file()
 
 
 def _load_run(path: Path) -> tuple[Any, Any, list[str], int | None]:
-    import json
-
+    from finetune.runs import RunManifest
     from finetune.tasks.classification import load_classifier
 
     # merged: the LoRA deltas are folded into the weights, so inference runs a plain model at full speed
     model, tokenizer, labels = load_classifier(path, merged=True)
-    job = json.loads((path / "manifest.json").read_text(encoding="utf-8")).get("job", {})
-    max_length = job.get("train", {}).get("max_length")
+    max_length = RunManifest.read(path).train_setting("max_length")
     return model, tokenizer, labels, int(max_length) if max_length else None
 
 
@@ -131,7 +131,7 @@ class Classifier:
     def bfloat16(self) -> Classifier:
         """The same weights run under bfloat16 autocast: on CPUs with bf16 instructions (avx512_bf16, AMX) about
         2.7-2.9x the float32 rows/s at 99.8-99.95% label agreement (MiniLM, SST-2); slower than float32 elsewhere."""
-        from ingest.embed import cpu_has_bf16
+        from llmcommon.cpu import cpu_has_bf16
 
         if self.device == "cpu" and not cpu_has_bf16():
             logger.warning("this CPU has no bfloat16 instructions: --bf16 will be slower than float32 here")

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from finetune import rundir
+from finetune.config import parse_job
+from finetune.runner import evaluate_run, export_run, run_job
+from tests.support.finetune_data import job_dict
+
+
+@pytest.fixture(scope="module")
+def classification_run(
+    tiny_bert: Path, sentiment_files: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    out = tmp_path_factory.mktemp("cls") / "run"
+    raw = job_dict("classification", tiny_bert, *sentiment_files, out, epochs=2)
+    run_job(parse_job(raw, out.parent))
+    return out
+
+
+def test_run_folder_has_the_documented_files(classification_run: Path) -> None:
+    for name in (
+        "adapter/adapter_config.json",
+        "adapter/adapter_model.safetensors",
+        "tokenizer",
+        rundir.LABELS,
+        rundir.METRICS,
+        rundir.TRAIN_LOG,
+        rundir.CURVES,
+        rundir.MANIFEST,
+        rundir.DATA_REPORT,
+        rundir.TENSORBOARD,
+    ):
+        assert (classification_run / name).exists(), name
+    metrics = json.loads((classification_run / rundir.METRICS).read_text())
+    assert {"accuracy", "macro_f1", "confusion_matrix"} <= set(metrics)
+    assert sum(map(sum, metrics["confusion_matrix"]["matrix"])) == 24
+    manifest = json.loads((classification_run / rundir.MANIFEST).read_text())
+    assert manifest["status"] == "finished" and len(manifest["base_model"]["sha256"]) == 64
+    assert json.loads((classification_run / rundir.LABELS).read_text())["labels"] == ["neg", "pos"]
+
+
+def test_head_is_saved_with_the_adapter_and_reload_predicts_the_same(classification_run: Path) -> None:
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from finetune.tasks.classification import ClassificationRun
+
+    first, second = ClassificationRun(classification_run), ClassificationRun(classification_run)
+    texts = ["the movie was good", "a bad plot", "so dull and awful"]
+    assert torch.equal(first.logits(texts), second.logits(texts))
+    # the plain PEFT recipe a user would write gets the same outputs: the head travels with the adapter
+    manifest = json.loads((classification_run / rundir.MANIFEST).read_text())
+    base = AutoModelForSequenceClassification.from_pretrained(manifest["base_model"]["path"], num_labels=2)
+    plain = PeftModel.from_pretrained(base, classification_run / "adapter").eval()
+    batch = AutoTokenizer.from_pretrained(classification_run / "tokenizer")(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        assert torch.allclose(plain(**batch).logits, first.logits(texts), atol=1e-6)
+
+
+def test_eval_on_another_file_reports_metric_names(
+    classification_run: Path, sentiment_files: tuple[Path, Path]
+) -> None:
+    metrics = evaluate_run(classification_run, sentiment_files[0])
+    assert metrics["data"]["kept"] == 64 and 0.0 <= metrics["accuracy"] <= 1.0
+
+
+def test_merged_export_matches_the_adapter(classification_run: Path, tmp_path: Path) -> None:
+    report = export_run(classification_run, tmp_path / "merged")
+    assert report["equivalent"] and report["max_abs_diff_merged_vs_adapter"] <= report["tolerance"]
+    assert (tmp_path / "merged" / "model.safetensors").is_file()
+
+
+def test_full_finetune_saves_a_model_folder_and_respects_the_size_limit(
+    tiny_bert: Path, sentiment_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    import torch
+
+    from finetune.errors import JobConfigError
+    from finetune.tasks.classification import ClassificationRun
+
+    raw = job_dict("classification", tiny_bert, *sentiment_files, tmp_path / "run", max_steps=3)
+    raw["lora"] = None
+    run_job(parse_job(raw, tmp_path))
+    assert (tmp_path / "run" / "model" / "model.safetensors").is_file()
+    assert not (tmp_path / "run" / "adapter").exists()
+    texts = ["the movie was good", "a bad plot"]
+    assert torch.equal(
+        ClassificationRun(tmp_path / "run").logits(texts), ClassificationRun(tmp_path / "run").logits(texts)
+    )
+    raw["train"]["full_finetune_max_params"] = 1000
+    raw["output_dir"] = str(tmp_path / "too-big")
+    with pytest.raises(JobConfigError, match="full_finetune_max_params"):
+        run_job(parse_job(raw, tmp_path))

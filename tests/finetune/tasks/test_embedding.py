@@ -1,0 +1,40 @@
+"""embedding: tiny BERT as a sentence-transformers model; the output folder loads with SentenceTransformer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from finetune import rundir
+from finetune.config import parse_job
+from finetune.runner import export_run, run_job
+from tests.support.finetune_data import job_dict, write_jsonl
+
+PAIRS = [
+    ("good movie", "a great film"),
+    ("bad movie", "an awful film"),
+    ("happy story", "a lovely plot"),
+    ("sad story", "a dull plot"),
+    ("nice plot", "a superb story"),
+    ("poor film", "a horrid movie"),
+]
+
+
+def test_embedding_trains_saves_a_sentence_transformer_folder(tiny_bert: Path, tmp_path: Path) -> None:
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    rows = [{"query": q, "positive": p} for q, p in PAIRS * 4]
+    train = write_jsonl(tmp_path / "train.jsonl", rows)
+    dev = write_jsonl(tmp_path / "dev.jsonl", [{"query": q, "positive": p} for q, p in PAIRS])
+    run_job(parse_job(job_dict("embedding", tiny_bert, train, dev, tmp_path / "run"), tmp_path))
+    run = tmp_path / "run"
+    metrics = json.loads((run / rundir.METRICS).read_text())
+    assert {"recall@1", "recall@5", "mrr"} <= set(metrics) and metrics["count"] == len(PAIRS)
+    assert (run / "adapter" / "adapter_config.json").is_file()
+    first = SentenceTransformer(str(run / "model"), device="cpu")
+    second = SentenceTransformer(str(run / "model"), device="cpu")
+    assert torch.equal(
+        first.encode(["good film"], convert_to_tensor=True), second.encode(["good film"], convert_to_tensor=True)
+    )
+    assert export_run(run, tmp_path / "merged")["equivalent"]

@@ -1,0 +1,57 @@
+"""`llmapp ask`, `llmapp chat` and `llmapp models list` end to end on a small real knowledge base (extractive)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from llmapp.cli import app
+from tests.support.retrieval_fixtures import build_kb
+
+
+@pytest.fixture(scope="module")
+def kb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_kb(tmp_path_factory.mktemp("ask"))
+
+
+def test_ask_json(kb: Path) -> None:
+    result = CliRunner().invoke(app, ["ask", "What do pandas eat?", "--kb", str(kb), "--backend", "extractive",
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["answered"] and out["backend"] == "extractive" and out["hits"]
+    assert set(out["timings"]) == {"retrieve_ms", "first_token_ms", "total_ms", "tokens_per_s"}
+    for cite in out["citations"]:
+        assert f"[{cite['n']}]" in out["answer"]
+
+
+def test_ask_streams_answer_then_sources_in_chinese(kb: Path) -> None:
+    result = CliRunner().invoke(app, ["ask", "熊猫吃什么？", "--kb", str(kb), "--backend", "extractive",
+                                      "--mode", "lexical"])
+    assert result.exit_code == 0, result.output
+    assert "竹子" in result.output and "Sources:" in result.output and "zh.txt" in result.output
+
+
+def test_nothing_relevant(kb: Path) -> None:
+    result = CliRunner().invoke(app, ["ask", "熊猫吃什么？", "--kb", str(kb), "--backend", "extractive",
+                                      "--min-score", "1000", "--json"])
+    out = json.loads(result.output)
+    assert out["answered"] is False and out["citations"] == [] and "没有找到" in out["answer"]
+
+
+def test_chat_session(kb: Path, tmp_path: Path) -> None:
+    lines = "Install llmapp how?\n/sources\nAnd which Python?\n/reset\n/exit\n"
+    result = CliRunner().invoke(app, ["chat", "--kb", str(kb), "--backend", "extractive", "--mode", "lexical",
+                                      "--history", str(tmp_path / "h.sqlite")], input=lines)
+    assert result.exit_code == 0, result.output
+    assert "Install llmapp with pip" in result.output and "install.md" in result.output
+    assert "forgot 4 turns" in result.output
+
+
+def test_models_list_json() -> None:
+    result = CliRunner().invoke(app, ["models", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)[0]["name"] == "smollm2"

@@ -1,0 +1,131 @@
+"""Retrievers over a real (HashEmbedder) knowledge base: modes, score ranges, filters, min_score, dedup."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ingest.embed import HashEmbedder
+from ingest.store import KnowledgeBase
+from llmapp.errors import ConfigError
+from llmapp.retrieve import (
+    DenseRetriever,
+    Filters,
+    HybridRetriever,
+    LexicalRetriever,
+    Retriever,
+    build_retriever,
+    open_retriever,
+)
+from llmapp.settings import Settings
+from tests.support.retrieval_fixtures import build_kb
+
+
+@pytest.fixture(scope="module")
+def kb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_kb(tmp_path_factory.mktemp("retrieve"))
+
+
+@pytest.fixture(params=["hybrid", "dense", "lexical"])
+def retriever(request: pytest.FixtureRequest, kb: Path) -> Iterator[Retriever]:
+    snapshot = KnowledgeBase.open(kb).snapshot()
+    made: Retriever
+    if request.param == "hybrid":
+        made = HybridRetriever(snapshot, HashEmbedder(64))
+    elif request.param == "dense":
+        made = DenseRetriever(snapshot, HashEmbedder(64))
+    else:
+        made = LexicalRetriever(snapshot)
+    yield made
+    made.close()
+
+
+def test_every_mode_finds_the_obvious_chunk_with_provenance(retriever: Retriever) -> None:
+    hits = retriever.search("hybrid search fuses BM25 and dense vectors", k=3)
+    assert hits[0].source.endswith("search.md") and hits[0].rank == 1
+    assert hits[0].doc_id and hits[0].span[1] > hits[0].span[0]
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert all(-1.0 <= h.score <= 1.0 for h in hits)
+
+
+def test_identical_texts_are_returned_once(retriever: Retriever) -> None:
+    hits = retriever.search("cats sleep most of the day", k=5)
+    assert sum("Cats sleep" in h.text for h in hits) == 1
+
+
+def test_filters_apply_before_ranking(retriever: Retriever) -> None:
+    hits = retriever.search("hybrid search BM25", k=5, filters=Filters(source="notes/*"))
+    assert hits == [] or all("/notes/" in h.source for h in hits)
+    hits = retriever.search("install pip python", k=5, filters={"source": "*.md", "doc_id": []})
+    assert hits and all(h.source.endswith(".md") for h in hits)
+    assert retriever.search("cats", k=5, filters={"doc_id": "no-such-document"}) == []
+
+
+def test_metadata_filter_on_heading(retriever: Retriever, kb: Path) -> None:
+    with KnowledgeBase.open(kb).snapshot() as snap:
+        records = snap.chunks(snap.chunk_ids()).values()
+    key, value = next((k, v) for r in records for k, v in r.metadata.items() if v == "Search")
+    hits = retriever.search("install pip python hybrid search", k=5, filters={"metadata": {key: value}})
+    assert hits and all(h.source.endswith("search.md") for h in hits)
+
+
+def test_min_score_gives_an_explicit_nothing(kb: Path) -> None:
+    with HybridRetriever(KnowledgeBase.open(kb).snapshot(), HashEmbedder(64), min_score=0.99) as strict:
+        assert strict.search("zebra quantum violin", k=5) == []
+    with HybridRetriever(KnowledgeBase.open(kb).snapshot(), HashEmbedder(64), min_score=0.3) as loose:
+        hits = loose.search("Hybrid search fuses BM25 and dense vectors into one ranked list.", k=5)
+        assert hits and all(h.score >= 0.3 for h in hits)
+
+
+def test_bad_arguments_are_config_errors(retriever: Retriever) -> None:
+    with pytest.raises(ConfigError):
+        retriever.search("x", k=0)
+    with pytest.raises(ConfigError):
+        retriever.search("   ")
+    with pytest.raises(ConfigError, match="unknown filter"):
+        retriever.search("x", filters={"author": "me"})
+
+
+def test_blank_query_in_a_batch_gets_no_hits(retriever: Retriever) -> None:
+    results = retriever.search_many(["", "cats at dusk", "  "], k=2)
+    assert results[0] == [] and results[2] == [] and results[1]
+
+
+def test_search_many_equals_search(retriever: Retriever) -> None:
+    queries = ["cats at dusk", "熊猫吃什么", "install with pip"]
+    batch = retriever.search_many(queries, k=3)
+    assert [[h.chunk_id for h in hits] for hits in batch] == [
+        [h.chunk_id for h in retriever.search(q, k=3)] for q in queries]
+
+
+def test_open_retriever_modes(kb: Path, tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path)
+    for mode in ("hybrid", "dense", "lexical"):
+        with open_retriever(settings, str(kb), mode=mode) as retriever:
+            assert retriever.search("panda bamboo 熊猫 竹子", k=2)
+    with pytest.raises(ConfigError, match="mode"):
+        open_retriever(settings, str(kb), mode="sparse")
+    assert list((tmp_path / "cache" / "coverage").glob("*.json"))  # measured once, cached
+
+
+def test_adjacent_chunks_of_one_document_are_not_near_duplicates(tmp_path: Path) -> None:
+    long_text = " ".join(f"Panda fact {i}: pandas eat bamboo every day in Sichuan." for i in range(40))
+    kb = build_kb(tmp_path, {"pandas.txt": long_text}, chunk_tokens=24)
+    with LexicalRetriever(KnowledgeBase.open(kb).snapshot()) as retriever:
+        hits = retriever.search("pandas eat bamboo", k=10)
+    ordinals = sorted(h.ordinal for h in hits)
+    assert len(hits) >= 2
+    assert all(b - a >= 2 for a, b in zip(ordinals, ordinals[1:], strict=False))
+
+
+def test_build_retriever_takes_a_knowledge_base_and_an_embedder(kb: Path, tmp_path: Path) -> None:
+    base = KnowledgeBase.open(kb)
+    kinds = {"hybrid": HybridRetriever, "dense": DenseRetriever, "lexical": LexicalRetriever}
+    for mode, kind in kinds.items():
+        embedder = None if mode == "lexical" else HashEmbedder(64)
+        with build_retriever(base, embedder, mode, coverage_cache=tmp_path / "coverage") as retriever:
+            assert isinstance(retriever, kind) and retriever.search("panda bamboo 熊猫 竹子", k=2)
+    with pytest.raises(ConfigError, match="needs the knowledge base's embedder"):
+        build_retriever(base, None, "dense")
