@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from llmapp.classify import Classifier, OutputSpec, classify_file
-from tests.llmapp.classify_fixtures import save_folder, sentences
-from tests.llmapp.test_classify_files import read_table, write_table
+from tests.llmapp.classify.test_files import read_table, write_table
+from tests.support.classify_fixtures import save_folder, sentences
 
 ray = pytest.importorskip("ray")
 
