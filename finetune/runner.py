@@ -212,8 +212,11 @@ def _finish(
 
 def run_result(run_dir: Path) -> RunResult:
     """A finished run folder's result, as `run_job` returned it (e.g. after a multi-process run)."""
-    manifest = rundir.read_json(run_dir / rundir.MANIFEST)
-    return RunResult(run_dir, rundir.read_json(run_dir / rundir.METRICS), manifest.get("training", {}),
+    manifest = RunManifest.read(run_dir)
+    if not manifest.finished:
+        raise RunFolderError(f"{run_dir} did not finish training (status {manifest.status!r}); "
+                             "rerun the same command with --resume")
+    return RunResult(run_dir, rundir.read_json(run_dir / rundir.METRICS), manifest.training,
                      rundir.read_json(run_dir / rundir.DATA_REPORT))
 
 

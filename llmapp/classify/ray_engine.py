@@ -35,17 +35,13 @@ logger = logging.getLogger(__name__)
 ROW, RECORD = "row", "record"  # the one column of the blocks going in and coming out
 
 
-def connect(address: str | None, num_cpus: int | None = None) -> Any:
-    """Ray, joined to the cluster at `address` (ray://HOST:10001, HOST:6379, 'auto') or a local instance."""
+def connect(address: str | None) -> Any:
+    """Ray, joined to the cluster at `address` (ray://HOST:10001, HOST:6379, 'auto') or a new local instance;
+    an instance this process already joined (`ray.init` by the caller) is used as it is."""
     import ray
 
     if not ray.is_initialized():
-        options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-        if address:
-            options["address"] = address
-        elif num_cpus:
-            options["num_cpus"] = num_cpus
-        ray.init(**options)
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
     return ray
 
 
@@ -128,8 +124,9 @@ def _pipeline(ray: Any, source: RowSource, actors: int, cpus: int, args: tuple[A
         raise ConfigError(f"--actors must be at least 1, got {actors}")
     ray.data.DataContext.get_current().execution_options.preserve_order = True
     here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
-    # the reader needs no CPU of its own: it would otherwise hold back one actor on a small machine
-    rows = ray.data.read_datasource(source, override_num_blocks=1,
-                                    ray_remote_args={"num_cpus": 0, "scheduling_strategy": here})
+    # the reader needs no CPU of its own: it would otherwise hold back one actor on a small machine. Ray Data
+    # splits its windows into smaller blocks and map_batches regroups them: with override_num_blocks=1 the
+    # whole read went to one actor as one bundle.
+    rows = ray.data.read_datasource(source, num_cpus=0, ray_remote_args={"scheduling_strategy": here})
     return rows.map_batches(ClassifyActor, fn_constructor_args=args, batch_size=window, batch_format="pandas",
                             concurrency=actors, num_cpus=cpus)
