@@ -51,7 +51,7 @@ def classify(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the output or a partial run.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr.")] = True,
     engine: Annotated[str, typer.Option(help="'local' (this process) or 'ray' (Ray Data actors, one per CPU; "
-                                             "needs llmapp[scale]).")] = "local",
+                                             "needs the 'scale' extra: see docs/scale.md).")] = "local",
     address: Annotated[str | None, typer.Option(help="With --engine ray: the cluster (ray://HOST:10001 or 'auto'); "
                                                      "default: a Ray instance on this machine.")] = None,
     actors: Annotated[int | None, typer.Option(min=1, help="With --engine ray: scoring actors; default one per "
