@@ -6,7 +6,8 @@
     /kbs, /kbs/{kb}, /kbs/{kb}/documents, /kbs/{kb}/search, /jobs/{id}   knowledge bases (routes_kb)
     /classify, /classifiers             batch labelling with the configured classifiers (routes_classify)
 
-Everything but /healthz and the page's static files needs the API key when one is set.
+Everything but /healthz and the page's static files needs a key (see auth.py for the two scopes), checked by
+`AccessGuard` before a body is read; the page is sent with a Content-Security-Policy.
 """
 
 from __future__ import annotations
@@ -17,15 +18,15 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from llmapp.generate import Generator, open_generator
-from llmapp.server.auth import bearer_guard
 from llmapp.server.chat import ServedGenerator
 from llmapp.server.config import ServerSettings
 from llmapp.server.errors import install_handlers
+from llmapp.server.guard import AccessGuard
 from llmapp.server.jobs import JobQueue
 from llmapp.server.knowledge import KnowledgeBases
 from llmapp.server.limits import BodyLimit
@@ -39,6 +40,12 @@ log = logging.getLogger(__name__)
 
 WEB = Path(__file__).resolve().parent.parent / "web"
 VERSION = "0.1.0"
+# The page loads its own script and style only, talks to its own origin only, and is never framed.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                               "connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+}
 
 
 def create_app(settings: Settings, server: ServerSettings | None = None,
@@ -67,24 +74,24 @@ def create_app(settings: Settings, server: ServerSettings | None = None,
     app.state.llmapp = state
     install_handlers(app, home)
     app.add_middleware(BodyLimit, limits=server.limits)  # type: ignore[arg-type]
-    guard = [Depends(bearer_guard(server.api_key))]
-    app.include_router(openai_router(state), dependencies=guard)
-    app.include_router(kb_router(state), dependencies=guard)
-    app.include_router(classify_router(state), dependencies=guard)
+    app.add_middleware(AccessGuard, server=server)  # type: ignore[arg-type]  # added last: runs first
+    app.include_router(openai_router(state))
+    app.include_router(kb_router(state))
+    app.include_router(classify_router(state))
     _add_open_routes(app, state)
     return app
 
 
 def _add_open_routes(app: FastAPI, state: ServerState) -> None:
     @app.get("/healthz", tags=["server"], summary="Ready check (no API key needed)")
-    def healthz() -> dict[str, Any]:
+    async def healthz() -> dict[str, Any]:  # on the event loop: answers while every worker thread is busy
         served = state.generator()
         return {"status": "ok", "version": VERSION, "model": served.model_id, "backend": served.generator.name,
                 "auth": state.server.auth_required}
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
-        return FileResponse(WEB / "index.html", media_type="text/html; charset=utf-8")
+        return FileResponse(WEB / "index.html", media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
 
     app.mount("/static", StaticFiles(directory=WEB), name="static")
 
