@@ -17,7 +17,7 @@ from llmapp.server import Limits, ServerSettings, create_app
 from llmapp.server.auth import required_scope
 from llmapp.server.guard import host_name
 from llmapp.settings import Settings
-from tests.llmapp.server_fixtures import API_KEY, build_hash_kb, running
+from tests.support.server_fixtures import API_KEY, build_hash_kb, running
 
 pytestmark = pytest.mark.e2e
 
