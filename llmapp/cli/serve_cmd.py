@@ -53,6 +53,8 @@ def serve(
     max_upload_mb: Annotated[int, typer.Option(help="Largest upload request, MiB.")] = 200,
     max_files: Annotated[int, typer.Option(help="Most files per upload request.")] = 32,
     max_tokens: Annotated[int, typer.Option(help="Largest max_tokens a chat may ask for.")] = 1024,
+    max_generations: Annotated[int, typer.Option(
+        help="Chats generating or waiting for the model at once; more get 429 with Retry-After.")] = 8,
     classifier: Annotated[list[str] | None, typer.Option(
         help="NAME=FOLDER: a classifier POST /classify may use (a finetune run or HF classification folder); "
              "repeatable.")] = None,
@@ -67,7 +69,7 @@ def serve(
     settings = settings_from(device=device)
     generator = GeneratorConfig(backend=backend, model=model, adapter=adapter, base_url=base_url, device=device)
     limits = Limits(max_file_bytes=max_file_mb * MiB, max_upload_bytes=max_upload_mb * MiB, max_files=max_files,
-                    max_tokens=max_tokens)
+                    max_tokens=max_tokens, max_generations=max_generations)
     key, chat = read_key(api_key, api_key_file), read_key(chat_key, chat_key_file)
     server = ServerSettings(host=host, port=port, api_key=key, chat_key=chat, no_auth=no_auth,
                             allowed_hosts=tuple(allowed_host or ()), generator=generator,

@@ -13,6 +13,7 @@ Everything but /healthz and the page's static files needs a key (see auth.py for
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -62,7 +63,8 @@ def create_app(settings: Settings, server: ServerSettings | None = None,
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         built = generator or open_generator(server.generator)
-        state.served = ServedGenerator(built, model_id=_model_id(built))
+        state.served = ServedGenerator(built, model_id=_model_id(built),
+                                       slots=threading.BoundedSemaphore(server.limits.max_generations))
         log.info("serving %s (%s) with knowledge bases under %s", state.served.model_id, built.name, home)
         yield
         jobs.shutdown(wait=True)  # a running ingest finishes its commit; queued ones are still run

@@ -9,7 +9,6 @@ transformers) get one generation at a time through `ServedGenerator.lock`.
 from __future__ import annotations
 
 import json
-import queue
 import threading
 import time
 import uuid
@@ -29,7 +28,6 @@ from llmapp.server.knowledge import KnowledgeBases, document_id
 from llmapp.server.schemas import ChatRequest
 
 KB_PREFIX = "kb:"
-_DONE = object()
 
 
 @dataclass
@@ -39,6 +37,7 @@ class ServedGenerator:
     generator: Generator
     model_id: str
     lock: threading.Lock = field(default_factory=threading.Lock)
+    slots: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(8))
     history: ChatHistory = field(default_factory=lambda: ChatHistory(Path(":memory:")))
 
     @property
@@ -69,6 +68,16 @@ def generation_options(request: ChatRequest, max_allowed: int, grounded: bool = 
     return GenerationOptions(max_tokens=wanted, temperature=request.temperature or 0.0,
                              top_p=request.top_p or 1.0, stop=stop, seed=request.seed,
                              repetition_penalty=qa.repetition_penalty)
+
+
+def check_context(request: ChatRequest, generator: Generator, options: GenerationOptions) -> None:
+    """400 when the conversation and the answer it asks for cannot fit in the model's context window."""
+    window = generator.context_window
+    prompt = sum(generator.count_tokens(m.text()) for m in request.messages)
+    if prompt + options.max_tokens > window:
+        raise ApiError(400, f"the messages have {prompt} tokens and max_tokens is {options.max_tokens}: together "
+                            f"over the model's context window of {window} tokens; shorten the conversation",
+                       "context_length_exceeded")
 
 
 def split_conversation(request: ChatRequest) -> tuple[str, list[Turn]]:
@@ -114,31 +123,6 @@ def plain_answers(served: ServedGenerator, request: ChatRequest,
             yield Answer(question, text, True, language, final=False, delta=piece)
         yield Answer(question, text, True, language)
     return run
-
-
-def in_thread(run: Callable[[], Iterator[Answer]], lock: threading.Lock | None) -> Iterator[Answer]:
-    """Iterate `run()` in a daemon thread (under `lock` if given); errors are re-raised here."""
-    handoff: queue.Queue[Any] = queue.Queue()
-
-    def produce() -> None:
-        try:
-            if lock is None:
-                for answer in run():
-                    handoff.put(answer)
-            else:
-                with lock:
-                    for answer in run():
-                        handoff.put(answer)
-        except BaseException as exc:  # handed to the consumer, which raises it in the request
-            handoff.put(exc)
-        finally:
-            handoff.put(_DONE)
-
-    threading.Thread(target=produce, name="generation", daemon=True).start()
-    while (item := handoff.get()) is not _DONE:
-        if isinstance(item, BaseException):
-            raise item
-        yield item
 
 
 # --- OpenAI wire format ----------------------------------------------------------------------------------
