@@ -33,6 +33,9 @@ class Limits(BaseModel):
     max_k: int = Field(default=50, ge=1, description="Most hits a search or a chat may retrieve.")
     max_embedding_inputs: int = Field(default=256, ge=1, description="Texts per /v1/embeddings request.")
     max_classify_texts: int = Field(default=1024, ge=1, description="Texts per POST /classify request.")
+    load_memory_bytes: int = Field(default=2 * 2**30, ge=64 * MiB,
+                                   description="Address space of the child process that reads one uploaded file.")
+    load_timeout_s: float = Field(default=120.0, gt=0, description="Seconds the child may take to read one file.")
     max_concurrent: int = Field(default=64, ge=1, description="Requests served at once; more get 503.")
     max_concurrent_uploads: int = Field(default=4, ge=1, description="Uploads received at once; more get 429.")
     max_generations: int = Field(default=8, ge=1, description="Chats generating or waiting; more get 429.")

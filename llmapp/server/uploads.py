@@ -88,14 +88,18 @@ def save_uploads(files: Sequence[Incoming], folder: Path) -> list[Path]:
 def ingest_step(kb_path: Path, files: Sequence[Path], embedder: Any, limits: Limits) -> Any:
     """The job step that ingests `files` one at a time, counting progress and merging the reports."""
     from ingest.loaders import LoadOptions
+    from ingest.loaders.isolated import Sandbox
     from ingest.pipeline import IngestOptions, IngestReport, ingest
 
-    options = IngestOptions(progress=False, load=LoadOptions(max_file_bytes=limits.max_file_bytes))
+    options = IngestOptions(progress=False, load=LoadOptions(max_file_bytes=limits.max_file_bytes),
+                            sandbox=Sandbox(limits.load_memory_bytes, limits.load_timeout_s))
 
     def step(job: Job) -> None:
         total = IngestReport()
         for path in files:
-            report = ingest(kb_path, [path], embedder, options)
+            report = ingest(kb_path, [path], embedder, options) if _inside(path, kb_path / "uploads") else \
+                IngestReport(files_failed=[{"path": str(path), "error": "not a regular file inside the upload "
+                                                                        "folder (a symlink?): not read"}])
             _merge(total, report)
             job.done += 1
             job.result = _shown(total.to_dict(), kb_path)
@@ -116,6 +120,11 @@ def remove_step(kb: Any, source: str) -> Any:
         job.done = 1
         job.result = {"chunks_removed": len(removed)}
     return step
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """A regular file, not a symlink, whose real path lies in `folder`."""
+    return not path.is_symlink() and path.is_file() and path.resolve().is_relative_to(folder.resolve())
 
 
 def _merge(total: Any, report: Any) -> None:
