@@ -21,13 +21,15 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import sqlite3
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +78,12 @@ class Manifest:
     lexical: dict[str, str] = field(default_factory=lambda: {"tokenizer": TOKENIZER_VERSION})
     schema_version: int = SCHEMA_VERSION
     created_at: float = field(default_factory=time.time)
+    kb_id: str = ""  # random, set when the knowledge base is created: a deleted and re-created one differs
+
+    @property
+    def identity(self) -> str:
+        """What caches key a knowledge base by (with its version): never the same for two creations."""
+        return self.kb_id or f"created-{self.created_at!r}"  # knowledge bases made before kb_id existed
 
     @classmethod
     def read(cls, kb: Path) -> Manifest:
@@ -346,10 +354,24 @@ class KnowledgeBase:
             existing = cls.open(kb)
             existing.manifest.check_embedder(manifest.embedder, kb)
             return existing
-        kb.mkdir(parents=True, exist_ok=True)
-        with _connect(kb) as conn:
+        if kb.is_dir() and any(kb.iterdir()):
+            raise KnowledgeBaseError(
+                f"{kb} is not empty and not a knowledge base (no {MANIFEST}): a knowledge base is only created in "
+                "a new or empty folder. If it is what an older llmapp's killed delete left behind, remove it first")
+        manifest = replace(manifest, kb_id=manifest.kb_id or uuid.uuid4().hex)
+        # built aside and renamed into place: a killed create leaves no half knowledge base under the name
+        building = kb.parent / f".{kb.name}.creating-{manifest.kb_id[:12]}"
+        building.mkdir(parents=True)
+        with contextlib.closing(_connect(building)) as conn:
             conn.executescript(_SCHEMA)
-        manifest.write(kb)  # last: a folder without a manifest is not a knowledge base yet
+        manifest.write(building)
+        try:
+            os.rename(building, kb)  # replaces an empty folder too
+        except OSError:
+            shutil.rmtree(building, ignore_errors=True)
+            if is_knowledge_base(kb):  # another process created it meanwhile
+                return cls.create(kb, manifest)
+            raise
         return cls(kb, manifest)
 
     def snapshot(self) -> Snapshot:

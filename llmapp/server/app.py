@@ -63,6 +63,9 @@ def create_app(settings: Settings, server: ServerSettings | None = None,
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from ingest.trash import empty_trash
+
+        empty_trash(home)  # what deletes killed mid-way left behind
         built = generator or open_generator(server.generator)
         state.served = ServedGenerator(built, model_id=_model_id(built),
                                        slots=threading.BoundedSemaphore(server.limits.max_generations))

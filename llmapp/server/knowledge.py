@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +33,7 @@ _NEW_KB_EMBEDDERS = re.compile(r"^(minilm|hash(:\d{1,4})?)$")
 
 @dataclass
 class _Cached:
+    identity: str  # the manifest's creation id: a deleted and re-created knowledge base never matches
     version: int
     retriever: Any  # llmapp.retrieve.Retriever
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -70,6 +70,7 @@ class KnowledgeBases:
 
         path = self.path(name)
         if not is_knowledge_base(path):
+            self._forget(name)  # deleted behind our back (another process): drop what was cached
             raise ApiError(404, f"no knowledge base named {name!r}; see GET /kbs or create it with POST /kbs")
         return KnowledgeBase.open(path)
 
@@ -114,10 +115,14 @@ class KnowledgeBases:
         return self.info(name)
 
     def delete(self, name: str) -> None:
+        from ingest.trash import delete_knowledge_base
+        from llmapp.retrieve.coverage import forget_coverage
+
         base = self.open(name)
         with base.writer():
             self._forget(name)
-            shutil.rmtree(base.path)
+            delete_knowledge_base(base.path)
+        forget_coverage(self.settings.home / "cache" / "coverage", base.manifest.identity)
 
     # --- documents ---------------------------------------------------------------------------------------
 
@@ -169,7 +174,7 @@ class KnowledgeBases:
         version = base.version()
         with self._lock:
             cached = self._retrievers.get(name)
-        if cached is None or cached.version != version:
+        if cached is None or (cached.identity, cached.version) != (base.manifest.identity, version):
             cached = self._replace(name, base, version)
         with cached.lock:
             yield cached.retriever
@@ -180,9 +185,9 @@ class KnowledgeBases:
         with opening:  # one request opens the new version; the others wait for it instead of doing it again
             with self._lock:
                 old = self._retrievers.get(name)
-            if old is not None and old.version >= version:
+            if old is not None and old.identity == base.manifest.identity and old.version >= version:
                 return old
-            fresh = _Cached(version, self._open_retriever(base))
+            fresh = _Cached(base.manifest.identity, version, self._open_retriever(base))
             with self._lock:
                 self._retrievers[name] = fresh
         if old is not None:
