@@ -29,12 +29,14 @@ from llmapp.server.config import ServerSettings
 from llmapp.server.errors import install_handlers
 from llmapp.server.guard import AccessGuard
 from llmapp.server.jobs import JobQueue
+from llmapp.server.jobstore import JobStore
 from llmapp.server.knowledge import KnowledgeBases
 from llmapp.server.limits import BodyLimit
 from llmapp.server.routes_classify import classify_router
 from llmapp.server.routes_kb import kb_router
 from llmapp.server.routes_openai import openai_router
 from llmapp.server.state import ServerState
+from llmapp.server.uploads import clean_incoming, step_for
 from llmapp.settings import Settings
 from llmcommon.version import package_version
 
@@ -42,6 +44,7 @@ log = logging.getLogger(__name__)
 
 WEB = Path(__file__).resolve().parent.parent / "web"
 VERSION = package_version()
+JOBS_FILE = ".jobs.sqlite"
 # The page loads its own script and style only, talks to its own origin only, and is never framed.
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -58,7 +61,9 @@ def create_app(settings: Settings, server: ServerSettings | None = None,
     server.check_exposure()
     home = settings.home
     kbs = KnowledgeBases(settings, mode=server.mode, min_score=server.min_score)
-    jobs = JobQueue(kept=server.limits.jobs_kept, mask=lambda text: text.replace(str(home), "$LLMAPP_HOME"))
+    home.mkdir(parents=True, exist_ok=True)
+    jobs = JobQueue(kept=server.limits.jobs_kept, mask=lambda text: text.replace(str(home), "$LLMAPP_HOME"),
+                    store=JobStore(home / JOBS_FILE))
     state = ServerState(settings, server, kbs, jobs)
 
     @asynccontextmanager
@@ -66,10 +71,13 @@ def create_app(settings: Settings, server: ServerSettings | None = None,
         from ingest.trash import empty_trash
 
         empty_trash(home)  # what deletes killed mid-way left behind
+        clean_incoming(home)  # uploads a killed server was still writing (never acknowledged)
         built = generator or open_generator(server.generator)
         state.served = ServedGenerator(built, model_id=_model_id(built),
                                        slots=threading.BoundedSemaphore(server.limits.max_generations))
         log.info("serving %s (%s) with knowledge bases under %s", state.served.model_id, built.name, home)
+        if resumed := jobs.resume(step_for(kbs, server.limits)):
+            log.info("resumed %d job(s) a previous run of the server left unfinished", resumed)
         yield
         jobs.shutdown(wait=True)  # a running ingest finishes its commit; queued ones are still run
         kbs.close()

@@ -137,14 +137,14 @@ class KnowledgeBases:
                  "sha256": sha, "bytes": size, "ingested_at": at, "documents": docs, "chunks": chunks}
                 for path, sha, size, at, docs, chunks in rows]
 
-    def source_of(self, name: str, doc: str) -> str:
-        """The stored source path of the document with id `doc`, or a 404."""
+    def source_of(self, name: str, doc: str) -> tuple[str, str]:
+        """The stored source path of the document with id `doc` and the sha256 it was ingested with, or a 404."""
         base = self.open(name)
         with base.snapshot() as snap:
-            paths = [row[0] for row in snap.sql("SELECT path FROM files")]
-        for path in paths:
+            rows = snap.sql("SELECT path, sha256 FROM files")
+        for path, sha256 in rows:
             if document_id(path) == doc:
-                return str(path)
+                return str(path), str(sha256)
         raise ApiError(404, f"no document {doc!r} in knowledge base {name!r}; see GET /kbs/{name}/documents")
 
     def uploads(self, name: str) -> Path:
