@@ -92,7 +92,7 @@ def run_llmapp(corpus: Path, limit: int | None, kb: Path) -> dict[str, float]:
     from ingest.store import KnowledgeBase
 
     with KnowledgeBase.open(kb).snapshot() as snap:
-        texts = [r[0] for r in snap.sql("SELECT t.text FROM chunks c JOIN texts t ON t.id = c.text_id")]
+        texts = [record.text for record in snap.chunks(snap.chunk_ids()).values()]
     tokens = _token_counts(texts)
     assert second.texts_embedded == 0, second
     return {"chunks": report.chunks_added, "embedded": report.texts_embedded, "seconds": seconds,

@@ -59,7 +59,7 @@ def ingest(
     kb_path = settings.kb_path(kb)
     model = settings.embedder
     if is_knowledge_base(kb_path):
-        built_with = Manifest.read(kb_path).embedder["name"]
+        built_with = Manifest.read(kb_path).embedder.name
         model = embedder or built_with
     options = IngestOptions(
         include=include, exclude=exclude, prune=prune, chunk_tokens=chunk_tokens or settings.chunk_tokens,

@@ -107,7 +107,7 @@ def step_for(kbs: Any, limits: Limits) -> Any:
         if job.kind == "remove":
             return remove_step(base, job.spec["source"], job.spec.get("sha256"))
         files = [kbs.uploads(job.kb) / name for name in job.spec["files"]]
-        embedder = kbs.embedder(base.manifest.embedder["name"])
+        embedder = kbs.embedder(base.manifest.embedder.name)
         return ingest_step(base.path, files, embedder, limits)
     return build
 

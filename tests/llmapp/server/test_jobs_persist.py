@@ -94,7 +94,8 @@ def test_deleting_a_document_keeps_a_newer_upload_of_the_same_name(tmp_path: Pat
     ingest(kb_path, [doc], HashEmbedder(16), IngestOptions(progress=False))
     kb = KnowledgeBase.open(kb_path)
     with kb.snapshot() as snap:
-        [(source, sha)] = snap.sql("SELECT path, sha256 FROM files")
+        [entry] = snap.files()
+    source, sha = entry.path, entry.sha256
     step = remove_step(kb, source, sha)  # DELETE accepted; the job waits behind others
     doc.write_text("The new notes, uploaded after the delete.")  # a newer upload of the name lands meanwhile
     step(Job(id="j", kind="remove", kb="kb", total=1))
