@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 UPLOADS = "uploads"
 # Names only, never paths: a client must not reach folders outside the server's home.
 _RESERVED = frozenset({"cache"})  # Settings.home/cache holds retrieval caches
-_NEW_KB_EMBEDDERS = re.compile(r"^(minilm|hash(:\d{1,4})?)$")
+_NEW_KB_EMBEDDERS = re.compile(r"\A(minilm|hash(:\d{1,4})?)\Z")
 
 
 @dataclass

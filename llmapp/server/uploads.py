@@ -24,6 +24,7 @@ from llmapp.server.errors import ApiError
 from llmapp.server.jobs import Job
 
 MAX_NAME_CHARS = 120
+MAX_NAME_BYTES = 200  # of UTF-8, under the 255 most file systems allow
 UPLOADS = "uploads"
 INCOMING = ".incoming-"
 _UNSAFE = re.compile(r"[^\w.\-() ]+")
@@ -38,7 +39,10 @@ def sanitise_name(raw: str) -> str:
     stem, dot, ext = name.rpartition(".")
     if not dot:
         stem, ext = name, ""
+    ext = ext[:16]
     stem = stem.strip(" ._")[: MAX_NAME_CHARS - len(ext) - 1] or "upload"
+    while len(f"{stem}.{ext}".encode()) > MAX_NAME_BYTES:  # file systems count bytes: 120 CJK characters are 360
+        stem = stem[:-1]
     return f"{stem}.{ext}" if ext else stem
 
 
