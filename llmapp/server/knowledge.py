@@ -37,6 +37,12 @@ class _Cached:
     version: int
     retriever: Any  # llmapp.retrieve.Retriever
     lock: threading.Lock = field(default_factory=threading.Lock)
+    closed: bool = False
+
+    def close(self) -> None:
+        with self.lock:  # waits for the request still reading the old snapshot
+            self.closed = True
+            self.retriever.close()
 
 
 def document_id(source: str) -> str:
@@ -167,14 +173,22 @@ class KnowledgeBases:
     @contextmanager
     def retriever(self, name: str) -> Iterator[Any]:
         """A retriever at the knowledge base's latest committed version, used by one request at a time."""
+        while True:
+            cached = self._current(name)
+            with cached.lock:
+                # a newer version may have replaced and closed this one between the lookup and the lock
+                if not cached.closed:
+                    yield cached.retriever
+                    return
+
+    def _current(self, name: str) -> _Cached:
         base = self.open(name)
         version = base.version()
         with self._lock:
             cached = self._retrievers.get(name)
         if cached is None or (cached.identity, cached.version) != (base.manifest.identity, version):
             cached = self._replace(name, base, version)
-        with cached.lock:
-            yield cached.retriever
+        return cached
 
     def _replace(self, name: str, base: Any, version: int) -> _Cached:
         with self._lock:
@@ -188,8 +202,7 @@ class KnowledgeBases:
             with self._lock:
                 self._retrievers[name] = fresh
         if old is not None:
-            with old.lock:  # wait for the request still reading the old snapshot
-                old.retriever.close()
+            old.close()
         return fresh
 
     def _open_retriever(self, base: Any) -> Any:
@@ -203,8 +216,7 @@ class KnowledgeBases:
         with self._lock:
             cached = self._retrievers.pop(name, None)
         if cached is not None:
-            with cached.lock:
-                cached.retriever.close()
+            cached.close()
 
     def close(self) -> None:
         for name in list(self._retrievers):

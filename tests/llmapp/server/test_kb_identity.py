@@ -112,3 +112,41 @@ def test_a_delete_is_one_rename_and_a_killed_ones_leftovers_are_removed(tmp_path
     assert not kb.exists() and not (kb.parent / TRASH).exists()
     (kb.parent / TRASH / "x").mkdir(parents=True)
     assert empty_trash(kb.parent) == 1
+
+
+def test_searches_never_use_a_retriever_a_newer_version_closed(tmp_path: Path) -> None:
+    # the soak test found it: a search took the cached retriever, a commit replaced and closed it, and the
+    # search then read a closed snapshot ("Cannot operate on a closed database", a 500)
+    import threading
+
+    from llmapp.server.knowledge import KnowledgeBases
+
+    home = tmp_path / "home"
+    kb = build_hash_kb(home, "notes", OLD)
+    kbs = KnowledgeBases(Settings(home=home, embedder="hash:64"), mode="hybrid")
+    kbs._embedders["hash:64"] = HashEmbedder(64)  # the one the knowledge base was built with
+    failures: list[BaseException] = []
+    stop = threading.Event()
+
+    def search() -> None:
+        while not stop.is_set():
+            try:
+                with kbs.retriever("notes") as retriever:
+                    retriever.search("otters", k=3)
+            except BaseException as exc:  # collected: the assertion below reports it
+                failures.append(exc)
+                return
+
+    threads = [threading.Thread(target=search) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    folder = tmp_path / "more"
+    folder.mkdir()
+    for i in range(25):
+        (folder / f"m{i}.txt").write_text(f"note {i} about rivers and otters number {i}")
+        ingest(kb, [folder], HashEmbedder(64), IngestOptions(progress=False))
+    stop.set()
+    for thread in threads:
+        thread.join()
+    kbs.close()
+    assert failures == []
