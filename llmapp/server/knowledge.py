@@ -116,7 +116,8 @@ class KnowledgeBases:
         if embedder is not None and not _NEW_KB_EMBEDDERS.match(embedder):
             raise ApiError(400, "embedder must be 'minilm' or 'hash[:DIM]'; other models are set on the server "
                                 "(LLMAPP_EMBEDDER or llmapp.yaml)")
-        options = IngestOptions(chunk_tokens=chunk_tokens or self.settings.chunk_tokens, progress=False)
+        options = IngestOptions(chunk_tokens=chunk_tokens or self.settings.chunk_tokens,
+                                chunk_overlap=self.settings.chosen_chunk_overlap(), progress=False)
         ingest(path, [], self.embedder(chosen), options)  # no files: creates the empty knowledge base
         return self.info(name)
 
