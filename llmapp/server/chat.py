@@ -154,6 +154,11 @@ class Completion:
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
         return "data: " + json.dumps(body, ensure_ascii=False) + "\n\n"
 
+    def usage_chunk(self, usage: dict[str, int]) -> str:
+        body = {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+                "choices": [], "usage": usage}
+        return "data: " + json.dumps(body) + "\n\n"
+
     def full(self, text: str, finish: str, usage: dict[str, int], **extra: Any) -> dict[str, Any]:
         return {"id": self.id, "object": "chat.completion", "created": self.created, "model": self.model,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
@@ -181,8 +186,9 @@ def finish_reason(answer: Answer, generator: Generator, options: GenerationOptio
 
 
 def sse_stream(answers: Iterator[Answer], completion: Completion, kbs: KnowledgeBases, kb: str | None,
-               generator: Generator, options: GenerationOptions) -> Iterator[str]:
-    """SSE events in OpenAI's chunk format; the last chunk carries finish_reason, citations and `llmapp`."""
+               generator: Generator, options: GenerationOptions, usage_for: ChatRequest | None = None) -> Iterator[str]:
+    """SSE events in OpenAI's chunk format; the last chunk carries finish_reason, citations and `llmapp`.
+    With `usage_for` (stream_options.include_usage), one more chunk with empty `choices` carries `usage`."""
     yield completion.chunk({"role": "assistant", "content": ""})
     try:
         for answer in answers:
@@ -193,6 +199,8 @@ def sse_stream(answers: Iterator[Answer], completion: Completion, kbs: Knowledge
             if not answer.answered:  # the no-answer text was never streamed as deltas
                 yield completion.chunk({"content": answer.text})
             yield completion.chunk({}, finish_reason(answer, generator, options), **extras(answer, kbs, kb))
+            if usage_for is not None:
+                yield completion.usage_chunk(usage_of(usage_for, answer, generator))
     except Exception as exc:  # headers are gone: the error travels as an event in the error shape
         error = to_api_error(exc, kbs.settings.home)
         yield "data: " + json.dumps(error_body(error.type, error.message), ensure_ascii=False) + "\n\n"

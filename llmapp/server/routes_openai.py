@@ -7,8 +7,10 @@ standalone_question, timings}); when streaming, both come in the last chunk, the
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
+import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
@@ -29,6 +31,14 @@ from llmapp.server.errors import ApiError
 from llmapp.server.generation import Generation, last_answer, stream_until_disconnect, take_slot
 from llmapp.server.schemas import ChatRequest, EmbeddingRequest
 from llmapp.server.state import ServerState
+
+
+def encoded(vector: Any, encoding_format: str) -> Any:
+    """A vector as floats, or as base64 of little-endian float32 (what the OpenAI SDK asks for by default)."""
+    if encoding_format == "base64":
+        return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
+    return [round(float(x), 7) for x in vector]
+
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -55,7 +65,8 @@ def openai_router(state: ServerState) -> APIRouter:
         generation = Generation(run, None if served.thread_safe else served.lock, served.slots)
         completion = Completion(request.model)
         if request.stream:
-            events = sse_stream(generation.answers(), completion, kbs, kb, served.generator, options)
+            usage = request if request.stream_options and request.stream_options.include_usage else None
+            events = sse_stream(generation.answers(), completion, kbs, kb, served.generator, options, usage)
             return StreamingResponse(stream_until_disconnect(events, generation.cancel),
                                      media_type="text/event-stream", headers=SSE_HEADERS)
         final = await last_answer(generation, http)
@@ -84,10 +95,13 @@ def openai_router(state: ServerState) -> APIRouter:
         if not texts or len(texts) > limits.max_embedding_inputs:
             raise ApiError(400, f"input must hold 1 to {limits.max_embedding_inputs} texts, got {len(texts)}")
         embedder = kbs.embedder_of(name)
+        if request.dimensions is not None and request.dimensions != embedder.dimension:
+            raise ApiError(400, f"dimensions={request.dimensions}: this knowledge base's embedder gives "
+                                f"{embedder.dimension}-d vectors and cannot shorten them; leave dimensions out")
         vectors = embedder.embed(texts)
         tokens = sum(embedder.count_tokens(text) for text in texts)
         return {"object": "list", "model": KB_PREFIX + name,
-                "data": [{"object": "embedding", "index": i, "embedding": [round(float(x), 7) for x in vector]}
+                "data": [{"object": "embedding", "index": i, "embedding": encoded(vector, request.encoding_format)}
                          for i, vector in enumerate(vectors)],
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 

@@ -66,6 +66,10 @@ class ChatMessage(_Lenient):
         return "".join(part.text for part in self.content)
 
 
+class StreamOptions(_Lenient):
+    include_usage: bool = Field(default=False, description="End the stream with a chunk that carries `usage`.")
+
+
 class ChatRequest(_Lenient):
     """OpenAI chat completion request. `model`: `kb:<name>` answers from that knowledge base with citations;
     the served model's id (see GET /v1/models) chats without retrieval."""
@@ -79,6 +83,8 @@ class ChatRequest(_Lenient):
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
     stop: str | list[str] | None = None
     seed: int | None = None
+    n: int = Field(default=1, ge=1, le=1, description="Choices per request: only 1 is served (else a 400).")
+    stream_options: StreamOptions | None = None
     k: int | None = Field(default=None, ge=1, description="llmapp: passages to retrieve (kb models).")
     filters: Filters | None = Field(default=None, description="llmapp: retrieval filters (kb models).")
 
@@ -93,7 +99,8 @@ class ChatRequest(_Lenient):
 class EmbeddingRequest(_Lenient):
     model: str = Field(min_length=1, max_length=200, examples=["kb:handbook"])
     input: str | list[str]
-    encoding_format: Literal["float"] = "float"
+    encoding_format: Literal["float", "base64"] = "float"  # base64: the OpenAI SDK's default (little-endian f32)
+    dimensions: int | None = Field(default=None, ge=1, description="Must equal the embedder's dimension if given.")
 
     def texts(self) -> list[str]:
         return [self.input] if isinstance(self.input, str) else list(self.input)
