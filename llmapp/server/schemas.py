@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -16,12 +16,25 @@ class _Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+MAX_FILTER_IDS = 1000  # doc_id values in one filter: each becomes a bound SQL parameter
+MAX_FILTER_KEYS = 16
+
+
 class Filters(_Strict):
     """Only chunks that match: a source glob, document ids, metadata values (see docs/retrieval.md)."""
 
     source: str | None = Field(default=None, max_length=512, examples=["*.pdf"])
-    doc_id: list[str] | str | None = None
-    metadata: dict[str, str | int | float | bool] | None = None
+    doc_id: list[Annotated[str, Field(max_length=512)]] | Annotated[str, Field(max_length=512)] | None = Field(
+        default=None, max_length=MAX_FILTER_IDS)
+    metadata: dict[Annotated[str, Field(pattern=r"^[\w.-]{1,64}$")], str | int | float | bool] | None = Field(
+        default=None, max_length=MAX_FILTER_KEYS)
+
+    @field_validator("metadata")
+    @classmethod
+    def _short_values(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value and any(len(str(v)) > 512 for v in value.values()):
+            raise ValueError("metadata values are at most 512 characters")
+        return value
 
     def as_dict(self) -> dict[str, Any] | None:
         raw = self.model_dump(exclude_none=True)

@@ -38,3 +38,18 @@ def test_the_server_refuses_a_newline_name_and_stores_a_long_chinese_upload(tmp_
         upload = client.post("/kbs/handbook/documents", files=files)
         assert upload.status_code == 202, upload.text  # was a 500: "File name too long" (480 bytes)
         assert wait_job(client, upload.json()["job"]["id"])["status"] == "succeeded"
+
+
+def test_filters_are_bounded_in_ids_and_key_syntax(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    build_hash_kb(home)
+    app = create_app(Settings(home=home), ServerSettings(no_auth=True), generator=FakeGenerator())
+    with running(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        def search(filters: dict[str, object]) -> int:
+            return client.post("/kbs/handbook/search", json={"query": "cats", "filters": filters}).status_code
+
+        assert search({"doc_id": [f"id{i}" for i in range(10)]}) == 200
+        assert search({"doc_id": [f"id{i}" for i in range(5000)]}) == 422  # 5,000 bound SQL parameters before
+        assert search({"metadata": {"page": "3"}}) == 200
+        assert search({"metadata": {"a' OR 1=1 --": "x"}}) == 422
+        assert search({"metadata": {f"k{i}": "v" for i in range(40)}}) == 422
