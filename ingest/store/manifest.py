@@ -88,7 +88,8 @@ class Manifest:
 
     def to_dict(self) -> dict[str, Any]:
         return {"embedder": self.embedder.to_dict(), "chunking": self.chunking.to_dict(), "lexical": self.lexical,
-                "schema_version": self.schema_version, "created_at": self.created_at, "kb_id": self.kb_id}
+                "schema_version": self.schema_version, "created_at": self.created_at,
+                **({"kb_id": self.kb_id} if self.kb_id else {})}  # an older manifest is written back unchanged
 
     def write(self, kb: Path) -> None:
         atomic_write(kb / MANIFEST, json.dumps(self.to_dict(), indent=2, ensure_ascii=False).encode())
