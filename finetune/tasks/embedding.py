@@ -143,8 +143,8 @@ class EmbeddingTask:
         return Prepared(
             model=model,
             tokenizer=embedder.tokenizer,
-            train=FeatureDataset(batches[0]),  # type: ignore[arg-type]  # items are whole batches
-            validation=FeatureDataset(batches[1]),  # type: ignore[arg-type]
+            train=FeatureDataset(batches[0]),  # items are whole batches
+            validation=FeatureDataset(batches[1]),
             collator=collator(embedder, job.train.max_length),
             metric="loss",
             greater_is_better=False,
