@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +186,13 @@ def _meta(conn: sqlite3.Connection) -> dict[str, str]:
     return dict(conn.execute("SELECT key, value FROM meta").fetchall())
 
 
+def with_current_embedder(manifest: Manifest, meta: dict[str, str]) -> Manifest:
+    """The manifest with the embedder the docstore's vectors were made with. After `kb tune` switched the
+    embedder (ingest/reembed.py) SQLite's meta row is the truth; manifest.json follows it a moment later."""
+    current = meta.get("embedder")
+    return manifest if current is None else replace(manifest, embedder=json.loads(current))
+
+
 def _faiss() -> Any:
     try:
         import faiss
@@ -221,6 +228,7 @@ class Snapshot:
         self._conn.execute("BEGIN")
         meta = _meta(self._conn)  # the first read pins the snapshot
         self.version = int(meta.get("version", "0"))
+        self.manifest = with_current_embedder(manifest, meta)
         self._meta = meta
         self._dense: Any = None
         self._lexical: LexicalIndex | None = None
@@ -336,7 +344,8 @@ class KnowledgeBase:
         manifest = Manifest.read(kb)
         if not (kb / DOCSTORE).is_file():
             raise KnowledgeBaseError(f"{kb} has a manifest but no {DOCSTORE}: it is not a complete knowledge base")
-        return cls(kb, manifest)
+        with contextlib.closing(_connect(kb)) as conn:
+            return cls(kb, with_current_embedder(manifest, _meta(conn)))
 
     @classmethod
     def create(cls, path: Path | str, manifest: Manifest) -> KnowledgeBase:

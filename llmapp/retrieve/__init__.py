@@ -42,7 +42,9 @@ def open_retriever(settings: Settings, kb: str | Path, min_score: float | None =
     snapshot = base.snapshot()
     if mode == "lexical":
         return LexicalRetriever(snapshot, min_score, reranker, rerank_top)
-    embedder = load_embedder(base.manifest.embedder["name"], device=settings.device, precision=settings.embed_precision)
+    # the snapshot's embedder, not the one read at open: `kb tune` may have switched it in between
+    embedder = load_embedder(snapshot.manifest.embedder["name"], device=settings.device,
+                             precision=settings.embed_precision)
     if mode == "dense":
         return DenseRetriever(snapshot, embedder, min_score, reranker, rerank_top)
     from llmapp.retrieve.coverage import kb_coverage

@@ -196,7 +196,7 @@ class KnowledgeBases:
         snapshot = base.snapshot()
         if self.mode == "lexical":
             return LexicalRetriever(snapshot, self.min_score)
-        embedder = self.embedder(base.manifest.embedder["name"])
+        embedder = self.embedder(snapshot.manifest.embedder["name"])  # `kb tune` may have switched it
         if self.mode == "dense":
             return DenseRetriever(snapshot, embedder, self.min_score)
         from llmapp.retrieve.coverage import kb_coverage
