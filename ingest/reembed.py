@@ -3,7 +3,7 @@
     stage(kb, embedder)   vectors of every text under the new embedder, built aside in `staged_vectors`, in
                           batches that each commit: a kill -9 loses one batch and a re-run goes on from there.
                           Readers never look at this table; they keep answering from the live vectors.
-    staged_view(snap)     the snapshot as it would be after the switch (dense index over the staged vectors):
+    staged_view(kb, spec) a snapshot as it would be after the switch (it reads the staged vectors):
                           what the tuning gate measures before anything is promoted.
     switch(kb, embedder)  one SQLite transaction: the live vectors move to `previous_vectors`, the staged ones
                           become live, meta's `embedder` names the new embedder and the version is bumped.
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -41,12 +42,19 @@ def _spec_json(spec: dict[str, Any]) -> str:
 
 
 def _prepare(writer: Writer, spec: dict[str, Any]) -> None:
-    """Create the tables; drop staged vectors of another embedder (an earlier, different tuning)."""
+    """Create the tables; drop staged vectors of another embedder (an earlier, different tuning). The spec's
+    other fields (what the manifest records, e.g. the gate's figures) may change between staging and switch."""
     writer.conn.executescript(_SCHEMA)
-    if _meta(writer.conn).get("staged_embedder") != _spec_json(spec):
-        with _transaction(writer.conn):
+    staged = _meta(writer.conn).get("staged_embedder")
+    same = staged is not None and _identity(json.loads(staged)) == _identity(spec)
+    with _transaction(writer.conn):
+        if not same:
             writer.conn.execute("DELETE FROM staged_vectors")
-            writer.conn.execute("INSERT OR REPLACE INTO meta VALUES ('staged_embedder', ?)", (_spec_json(spec),))
+        writer.conn.execute("INSERT OR REPLACE INTO meta VALUES ('staged_embedder', ?)", (_spec_json(spec),))
+
+
+def _identity(spec: dict[str, Any]) -> tuple[Any, Any, Any]:
+    return spec.get("name"), spec.get("path"), spec.get("dimension")
 
 
 def _unstaged(writer: Writer, limit: int) -> list[tuple[int, str]]:
@@ -85,36 +93,22 @@ def stage(kb: KnowledgeBase, embedder: Embedder, spec: dict[str, Any], progress:
         return _stage_missing(writer, embedder, progress)
 
 
-class StagedView:
-    """A snapshot whose dense index is built from the staged vectors; everything else is the snapshot's."""
-
-    def __init__(self, snapshot: Snapshot, dimension: int) -> None:
-        self._snapshot = snapshot
-        self._dimension = dimension
-        self._dense: Any = None
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._snapshot, name)
-
-    def dense(self) -> Any:
-        if self._dense is None:
-            rows = self._snapshot.sql("SELECT c.id, s.vector FROM chunks c JOIN staged_vectors s "
-                                      "ON s.text_id = c.text_id ORDER BY c.id")
-            total = int(self._snapshot.sql("SELECT count(*) FROM chunks")[0][0])
-            if len(rows) != total:
-                raise KnowledgeBaseError(f"{self._snapshot.path}: {total - len(rows)} chunks have no staged vector; "
-                                         "stage the embedder again (`llmapp kb tune` does it on a re-run)")
-            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
-            self._dense = build_dense(self._dimension, ids, vectors)
-        return self._dense
-
-    def close(self) -> None:
-        self._snapshot.close()
-
-
-def staged_view(kb: KnowledgeBase, dimension: int) -> StagedView:
-    return StagedView(kb.snapshot(), dimension)
+def staged_view(kb: KnowledgeBase, spec: dict[str, Any]) -> Snapshot:
+    """A snapshot that reads the staged vectors as if they were live: a TEMP view named `texts` (SQLite looks
+    in temp before main) on the snapshot's own connection, and a dense index built from those vectors. Every
+    reader of a snapshot (search, coverage) then sees the knowledge base as it would be after the switch."""
+    snap = kb.snapshot()
+    snap.sql("CREATE TEMP VIEW texts AS SELECT m.id, m.sha256, m.text, m.tokens, s.vector AS vector "
+             "FROM main.texts m JOIN main.staged_vectors s ON s.text_id = m.id")
+    missing = snap.sql("SELECT count(*) FROM main.chunks c WHERE c.text_id NOT IN (SELECT id FROM texts)")[0][0]
+    if missing:
+        snap.close()
+        raise KnowledgeBaseError(f"{kb.path}: {missing} chunks have no staged vector; stage the embedder again "
+                                 "(`llmapp kb tune` does it on a re-run)")
+    snap.manifest = replace(snap.manifest, embedder=spec)
+    ids, vectors = snap.vectors()
+    snap._dense = build_dense(int(spec["dimension"]), ids, vectors)
+    return snap
 
 
 def switch(kb: KnowledgeBase, embedder: Embedder, spec: dict[str, Any], progress: Progress | None = None) -> int:

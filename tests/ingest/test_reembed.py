@@ -55,8 +55,9 @@ def test_staged_view_searches_the_staged_vectors_without_touching_the_live_ones(
     kb = KnowledgeBase.open(kb_path)
     new = HashEmbedder(32)
     reembed.stage(kb, new, new.spec())
-    view = reembed.staged_view(kb, 32)
+    view = reembed.staged_view(kb, new.spec())
     assert view.dense().d == 32 and view.dense().ntotal == len(EN)
+    assert view.vectors()[1].shape == (len(EN), 32) and view.manifest.embedder["name"] == "hash:32"
     view.close()
     assert KnowledgeBase.open(kb_path).manifest.embedder["name"] == "hash:64"
 
