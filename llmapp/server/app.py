@@ -4,6 +4,7 @@
     GET  /                              the web page (plain HTML/CSS/JS from llmapp/web)
     /v1/chat/completions, /v1/models, /v1/embeddings      OpenAI-compatible (routes_openai)
     /kbs, /kbs/{kb}, /kbs/{kb}/documents, /kbs/{kb}/search, /jobs/{id}   knowledge bases (routes_kb)
+    /kbs/{kb}/tune                      tune the embedder as a job (routes_tune)
     /classify, /classifiers             batch labelling with the configured classifiers (routes_classify)
 
 Everything but /healthz and the page's static files needs the API key when one is set.
@@ -32,6 +33,7 @@ from llmapp.server.limits import BodyLimit
 from llmapp.server.routes_classify import classify_router
 from llmapp.server.routes_kb import kb_router
 from llmapp.server.routes_openai import openai_router
+from llmapp.server.routes_tune import tune_router
 from llmapp.server.state import ServerState
 from llmapp.settings import Settings
 from llmcommon.version import package_version
@@ -71,6 +73,7 @@ def create_app(settings: Settings, server: ServerSettings | None = None,
     guard = [Depends(bearer_guard(server.api_key))]
     app.include_router(openai_router(state), dependencies=guard)
     app.include_router(kb_router(state), dependencies=guard)
+    app.include_router(tune_router(state), dependencies=guard)
     app.include_router(classify_router(state), dependencies=guard)
     _add_open_routes(app, state)
     return app

@@ -25,6 +25,7 @@ from llmcommon.errors import UserError
 log = logging.getLogger(__name__)
 
 Status = Literal["queued", "running", "succeeded", "failed"]
+Kind = Literal["ingest", "remove", "tune"]
 Step = Callable[["Job"], None]
 
 
@@ -33,7 +34,7 @@ class Job:
     """What `GET /jobs/{id}` shows."""
 
     id: str
-    kind: Literal["ingest", "remove"]
+    kind: Kind
     kb: str
     total: int  # units of work (files) the job will do
     status: Status = "queued"
@@ -62,7 +63,7 @@ class JobQueue:
         self._workers: dict[str, ThreadPoolExecutor] = {}
         self._lock = threading.Lock()
 
-    def submit(self, kind: Literal["ingest", "remove"], kb: str, total: int, step: Step) -> Job:
+    def submit(self, kind: Kind, kb: str, total: int, step: Step) -> Job:
         job = Job(id=uuid.uuid4().hex, kind=kind, kb=kb, total=total)
         with self._lock:
             self._jobs[job.id] = job

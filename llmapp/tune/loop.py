@@ -49,14 +49,20 @@ class TuneReport:
     negatives: dict[str, int] = field(default_factory=dict)
     gate: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    on_phase: Callable[[str], None] | None = field(default=None, repr=False)  # told as each phase starts
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k != "on_phase"}
+
+
+PHASES = ("queries", "negatives", "training", "re-embed", "gate", "switch")
 
 
 @contextmanager
 def phase(report: TuneReport, name: str) -> Iterator[None]:
     progress_log.info("%s ...", name)
+    if report.on_phase is not None:
+        report.on_phase(name)
     started = time.perf_counter()
     yield
     report.seconds[name] = round(time.perf_counter() - started, 2)
@@ -99,11 +105,12 @@ def make_queries(settings: Any, kb: str, options: TuneOptions) -> list[PseudoQue
     return pseudo_queries(passages, options.seed)
 
 
-def tune(settings: Any, kb: str, options: TuneOptions) -> TuneReport:
-    """Run the loop on knowledge base `kb` (a name under settings.home, or a path)."""
+def tune(settings: Any, kb: str, options: TuneOptions, on_phase: Callable[[str], None] | None = None) -> TuneReport:
+    """Run the loop on knowledge base `kb` (a name under settings.home, or a path); `on_phase(name)` is called
+    as each phase of PHASES starts."""
     from llmapp.retrieve import open_retriever
 
-    report = TuneReport(kb=kb)
+    report = TuneReport(kb=kb, on_phase=on_phase)
     with phase(report, "queries"):
         training, held = split(make_queries(settings, kb, options), options.held_out, options.seed)
         report.queries = {"training": len(training), "held_out": len(held)}
