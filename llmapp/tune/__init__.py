@@ -5,5 +5,5 @@ measurably helps. One concept per module, in the order the loop runs them:
     negatives.py  hard negatives mined with the knowledge base's own hybrid search, false negatives guarded
     training.py   the `embedding` fine-tuning job (finetune) on the (query, positive, negative) triples
     gate.py       before/after nDCG@10 and recall@10 on held-out queries, with a paired bootstrap interval
-    loop.py       the whole loop with per-phase times; promotion and rollback through ingest.reembed
+    loop.py       the whole loop with per-phase times; promotion and rollback through ingest.store.reembed
 """

@@ -117,7 +117,7 @@ def tune(settings: Any, kb: str, options: TuneOptions, on_phase: Callable[[str],
     with phase(report, "negatives"), open_retriever(settings, kb) as retriever:
         triples, mined = mine(retriever, training)
         report.negatives = dict(mined.__dict__)
-        embedder_spec = dict(retriever.snapshot.manifest.embedder)
+        embedder_spec = retriever.snapshot.manifest.embedder.to_dict()
     with phase(report, "training"):
         base = base_model(embedder_spec)
         run_dir = run_folder(settings.home / "runs", Path(kb).name, triples, base, options.train)
@@ -134,8 +134,7 @@ def gate_and_promote(settings: Any, kb: str, options: TuneOptions, report: TuneR
                      spec: dict[str, Any], sets: list[Judged]) -> TuneReport:
     """Stage `tuned` (an ingest Embedder; `spec` is what the manifest will record), measure, switch if it
     passes the gate and this is not a dry run."""
-    from ingest import reembed
-    from ingest.store import KnowledgeBase
+    from ingest.store import KnowledgeBase, reembed
 
     store = KnowledgeBase.open(settings.kb_path(kb, must_exist=True))
     with phase(report, "re-embed"):
@@ -160,7 +159,7 @@ def _adapter(run_dir: Path) -> str | None:
 def evaluate(settings: Any, kb: str, store: Any, tuned: Any, spec: dict[str, Any], sets: Sequence[Judged],
              margin: float) -> Decision:
     """Each set before (live search) and after (the tuned embedder over the staged vectors), and the decision."""
-    from ingest import reembed
+    from ingest.store import reembed
     from llmapp.retrieve import HybridRetriever, open_retriever
     from llmapp.retrieve.coverage import kb_coverage
 
@@ -175,9 +174,8 @@ def evaluate(settings: Any, kb: str, store: Any, tuned: Any, spec: dict[str, Any
 
 def rollback(settings: Any, kb: str) -> int:
     """Return the knowledge base to the embedder it had before the last switch; the new version."""
-    from ingest import reembed
     from ingest.embed import load_embedder
-    from ingest.store import KnowledgeBase
+    from ingest.store import KnowledgeBase, reembed
 
     store = KnowledgeBase.open(settings.kb_path(kb, must_exist=True))
     return reembed.rollback(store, lambda spec: load_embedder(spec["name"], device=settings.device))

@@ -138,10 +138,10 @@ def generator_ask(generator: Any, prompts: Any, max_tokens: int = 48) -> Ask:
 
 def sample_passages(snapshot: Any, limit: int, seed: int = 13) -> list[Passage]:
     """Up to `limit` chunks of the knowledge base, a seeded random sample, with their BM25 tokens."""
-    rows = snapshot.sql(
-        "SELECT c.id, t.text, d.file, d.doc_id, d.title, c.ordinal, t.tokens FROM chunks c "
-        "JOIN texts t ON t.id = c.text_id JOIN documents d ON d.id = c.document ORDER BY c.id")
-    rng = random.Random(seed)
-    picked = rows if len(rows) <= limit else rng.sample(rows, limit)
-    return [Passage(r[0], r[1], (r[2], r[3]), r[4], r[5], tuple(r[6].split(" ")) if r[6] else ())
-            for r in sorted(picked)]
+    ids = [int(i) for i in snapshot.chunk_ids()]
+    picked = ids if len(ids) <= limit else sorted(random.Random(seed).sample(ids, limit))
+    records = snapshot.chunks(picked)
+    token_ids, token_lists = snapshot.tokens()
+    tokens = {int(cid): tuple(words) for cid, words in zip(token_ids, token_lists, strict=True)}
+    return [Passage(cid, r.text, (r.source, r.doc_id), r.title, r.ordinal, tokens.get(cid, ()))
+            for cid, r in ((cid, records[cid]) for cid in picked if cid in records)]

@@ -33,7 +33,7 @@ def test_kb_tune_on_a_tiny_corpus_keeps_the_embedder_and_says_why(tiny_encoder: 
     assert (Path(report["run_dir"]) / "model" / "modules.json").is_file()
     assert (Path(report["run_dir"]) / "adapter" / "adapter_config.json").is_file()  # LoRA by default
     assert KnowledgeBase.open(kb).version() == version
-    assert KnowledgeBase.open(kb).manifest.embedder["name"] == str(tiny_encoder.resolve())
+    assert KnowledgeBase.open(kb).manifest.embedder.name == str(tiny_encoder.resolve())
 
 
 def test_rollback_without_a_previous_tuning_is_a_clear_error(tmp_path: Path) -> None:

@@ -36,7 +36,8 @@ def _docs() -> dict[str, str]:
 
 def _symbol_questions(kb: Path) -> Judged:
     with KnowledgeBase.open(kb).snapshot() as snap:
-        docs = {Path(file).name: f"{file}#{doc_id}" for file, doc_id in snap.sql("SELECT file, doc_id FROM documents")}
+        records = snap.chunks(snap.chunk_ids()).values()
+        docs = {Path(r.source).name: f"{r.source}#{r.doc_id}" for r in records}
     queries = [f"{SYMBOLS[2 * i]} {SYMBOLS[2 * i + 1]}" for i in range(len(TOPICS))]
     return Judged("your questions", queries, [{docs[f"d{i}.txt"]: 1} for i in range(len(TOPICS))])
 
@@ -55,7 +56,7 @@ def test_a_worse_embedder_is_not_promoted_and_the_knowledge_base_is_unchanged(ti
     assert not report.promoted and report.reason.startswith("kept the embedder")
     assert report.gate["sets"]["your questions"]["ndcg@10_gain"] < 0
     assert KnowledgeBase.open(kb).version() == version
-    assert KnowledgeBase.open(kb).manifest.embedder["name"] == "hash:64"
+    assert KnowledgeBase.open(kb).manifest.embedder.name == "hash:64"
 
 
 def test_a_better_embedder_is_promoted_into_a_new_version_and_rolled_back(tiny_encoder: Path,
@@ -68,8 +69,8 @@ def test_a_better_embedder_is_promoted_into_a_new_version_and_rolled_back(tiny_e
     report = _gate(settings, kb, HashEmbedder(64))
     assert report.promoted and report.reason.startswith("promoted") and report.version == version + 1
     recorded = Manifest.read(kb).embedder
-    assert recorded["name"] == "hash:64" and recorded["tuned"]["gate"]["promote"] is True
+    assert recorded.name == "hash:64" and recorded.extra["tuned"]["gate"]["promote"] is True
     with open_retriever(settings, str(kb)) as retriever:
         assert retriever.search("☯ ♫", k=1)[0].text.startswith("Garbage collection")
     assert rollback(settings, str(kb)) == version + 2
-    assert KnowledgeBase.open(kb).manifest.embedder["name"] == str(tiny_encoder.resolve())
+    assert KnowledgeBase.open(kb).manifest.embedder.name == str(tiny_encoder.resolve())

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest import reembed
 from ingest.embed import HashEmbedder, load_embedder
-from ingest.store import KnowledgeBase, Manifest
+from ingest.store import KnowledgeBase, Manifest, reembed
 from tests.support.retrieval_fixtures import EN, ZH, build_kb
 
 
@@ -24,7 +23,8 @@ def _live_vectors(kb: Path) -> np.ndarray:
 
 def _texts(kb: Path) -> list[str]:
     with KnowledgeBase.open(kb).snapshot() as snap:
-        return [r[0] for r in snap.sql("SELECT t.text FROM chunks c JOIN texts t ON t.id = c.text_id ORDER BY c.id")]
+        records = snap.chunks(snap.chunk_ids())
+        return [records[cid].text for cid in sorted(records)]
 
 
 def test_switch_makes_the_staged_vectors_live_and_rollback_restores_the_old_ones(tmp_path: Path) -> None:
@@ -40,13 +40,13 @@ def test_switch_makes_the_staged_vectors_live_and_rollback_restores_the_old_ones
     version = reembed.switch(kb, new, spec)
     assert version == old_version + 1
     switched = KnowledgeBase.open(kb_path)
-    assert switched.manifest.embedder["name"] == "hash:32" and switched.manifest.embedder["tuned"]
-    assert Manifest.read(kb_path).embedder["name"] == "hash:32"  # manifest.json follows
+    assert switched.manifest.embedder.name == "hash:32" and switched.manifest.embedder.extra["tuned"]
+    assert Manifest.read(kb_path).embedder.name == "hash:32"  # manifest.json follows
     np.testing.assert_allclose(_live_vectors(kb_path), new.embed(_texts(kb_path)), atol=1e-6)
-    assert reader.manifest.embedder["name"] == "hash:64" and reader.vectors()[1].shape[1] == 64
+    assert reader.manifest.embedder.name == "hash:64" and reader.vectors()[1].shape[1] == 64
     reader.close()
     reembed.rollback(switched, lambda s: load_embedder(s["name"]))
-    assert KnowledgeBase.open(kb_path).manifest.embedder["name"] == "hash:64"
+    assert KnowledgeBase.open(kb_path).manifest.embedder.name == "hash:64"
     np.testing.assert_allclose(_live_vectors(kb_path), before)
 
 
@@ -57,14 +57,14 @@ def test_staged_view_searches_the_staged_vectors_without_touching_the_live_ones(
     reembed.stage(kb, new, new.spec())
     view = reembed.staged_view(kb, new.spec())
     assert view.dense().d == 32 and view.dense().ntotal == len(EN)
-    assert view.vectors()[1].shape == (len(EN), 32) and view.manifest.embedder["name"] == "hash:32"
+    assert view.vectors()[1].shape == (len(EN), 32) and view.manifest.embedder.name == "hash:32"
     view.close()
-    assert KnowledgeBase.open(kb_path).manifest.embedder["name"] == "hash:64"
+    assert KnowledgeBase.open(kb_path).manifest.embedder.name == "hash:64"
 
 
 _KILLED_STAGE = """
 import os, signal, sys
-from ingest import reembed
+from ingest.store import reembed
 from ingest.embed import HashEmbedder
 from ingest.store import KnowledgeBase
 
@@ -94,7 +94,7 @@ def test_kill_9_while_staging_leaves_the_old_embedder_live_and_a_rerun_finishes(
     result = subprocess.run([sys.executable, str(script), str(kb_path)], env=env, cwd=tmp_path, check=False)
     assert result.returncode == -9
     kb = KnowledgeBase.open(kb_path)
-    assert kb.manifest.embedder["name"] == "hash:64"
+    assert kb.manifest.embedder.name == "hash:64"
     assert reembed.pending(kb) == total - 2 * 4  # two batches committed before the kill
     settings = Settings(home=tmp_path / "home")
     with open_retriever(settings, str(kb_path)) as retriever:
