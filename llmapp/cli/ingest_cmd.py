@@ -51,7 +51,7 @@ def ingest(
     from ingest.loaders import LoadOptions
     from ingest.pipeline import IngestOptions
     from ingest.pipeline import ingest as run_ingest
-    from ingest.store import Manifest, is_knowledge_base
+    from ingest.store import KnowledgeBase, is_knowledge_base
 
     settings = settings_from(chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap, embedder=embedder,
                              embed_batch_size=batch_size, device=device,
@@ -59,7 +59,7 @@ def ingest(
     kb_path = settings.kb_path(kb)
     model = settings.embedder
     if is_knowledge_base(kb_path):
-        built_with = Manifest.read(kb_path).embedder.name
+        built_with = KnowledgeBase.open(kb_path).manifest.embedder.name  # after `kb tune`, the tuned one
         model = embedder or built_with
     options = IngestOptions(
         include=include, exclude=exclude, prune=prune, chunk_tokens=chunk_tokens or settings.chunk_tokens,
