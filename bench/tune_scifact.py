@@ -1,7 +1,9 @@
 """`kb tune` on SciFact: hybrid and dense nDCG@10 of the 809 judged (train) queries before and after tuning on
 pseudo-queries only, each phase's time and the peak RSS, in one run (so machine load affects both sides).
 
-    python bench/tune_scifact.py ../shared/eval/scifact --home /tmp/tune-bench [--embedder minilm]
+    .venv/bin/python -P bench/tune_scifact.py ../shared/eval/scifact --home /tmp/tune-bench [--embedder minilm]
+
+(-P: bench/ingest.py would otherwise hide the ingest package.)
 
 The judged queries never train: the gate decides on the held-out pseudo-queries (dry run); the "after" figures
 are measured over the staged vectors of the tuned embedder, exactly what a switch would make live.
