@@ -55,7 +55,8 @@ class EmbeddingZeroShot:
     def __init__(self, embedder: Any, labels: Sequence[LabelSpec]) -> None:
         self.embedder = embedder
         self.labels = [label.name for label in labels]
-        self.label_vectors = embedder.embed([label.description for label in labels])
+        # e5-style models embed classification inputs and labels alike with their "query" prompt
+        self.label_vectors = embedder.embed([label.description for label in labels], role="query")
 
     @classmethod
     def load(cls, labels: Sequence[LabelSpec], embedder: str | None = None) -> EmbeddingZeroShot:
@@ -68,7 +69,7 @@ class EmbeddingZeroShot:
         return list(texts)  # the embedder tokenises inside `embed`
 
     def run(self, encoded: list[str], batch_size: int = 64) -> np.ndarray:
-        vectors = self.embedder.embed(encoded, batch_size=batch_size)
+        vectors = self.embedder.embed(encoded, batch_size=batch_size, role="query")
         return np.asarray(vectors @ self.label_vectors.T, dtype=np.float32)
 
     def scores(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:

@@ -94,6 +94,9 @@ class EmbeddingRequest(_Lenient):
     model: str = Field(min_length=1, max_length=200, examples=["kb:handbook"])
     input: str | list[str]
     encoding_format: Literal["float"] = "float"
+    input_type: Literal["query", "passage"] = Field(
+        default="passage", description="What the texts are, for models with prompts (e5: 'query: '/'passage: '): "
+        "'passage' for texts to search, 'query' for questions. An extension to OpenAI's API.")
 
     def texts(self) -> list[str]:
         return [self.input] if isinstance(self.input, str) else list(self.input)
