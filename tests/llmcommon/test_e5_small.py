@@ -12,7 +12,7 @@ import pytest
 from llmcommon.e5_format import E5FormatError, dequantize_q4_0, read_e5_file
 from llmcommon.e5_small import e5_small_folder
 from llmcommon.spm_charsmap import precompiled_charsmap
-from tests.llmcommon.e5_fixtures import HIDDEN, PIECES, VOCAB, write_tiny_e5
+from tests.support.e5_fixtures import HIDDEN, PIECES, VOCAB, write_tiny_e5
 
 
 @pytest.fixture()

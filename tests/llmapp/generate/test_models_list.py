@@ -6,7 +6,7 @@ from pathlib import Path
 
 from llmapp.generate.models import list_models
 from llmcommon.e5_small import e5_small_folder
-from tests.llmcommon.e5_fixtures import write_tiny_e5
+from tests.support.e5_fixtures import write_tiny_e5
 
 
 def test_e5_small_is_listed_as_an_encoder_ready_once_converted(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 import llmcommon.e5_small
 from ingest.store import Manifest
 from llmapp.cli import app
-from tests.llmcommon.e5_fixtures import write_tiny_e5
+from tests.support.e5_fixtures import write_tiny_e5
 
 
 @pytest.fixture()
