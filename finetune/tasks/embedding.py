@@ -71,6 +71,16 @@ def contrastive_model(embedder: Any) -> Any:
     return Contrastive()
 
 
+_SIDES = {"query": "query", "positive": "passage", "negative": "passage"}
+
+
+def with_prompt(embedder: Any, side: str, texts: list[str]) -> list[str]:
+    """`texts` behind the model's prompt for `side` ("query" or "passage"; e5: "query: " / "passage: "), the
+    way the tuned model is used at search time; unchanged for a model without prompts."""
+    prompt = (getattr(embedder, "prompts", None) or {}).get(side, "")
+    return [prompt + t for t in texts] if prompt else texts
+
+
 def collator(embedder: Any, max_length: int) -> Callable[[list[list[dict[str, Any]]]], dict[str, Any]]:
     """Tokenises one pre-formed batch (the Trainer hands over a list holding it): queries, positives and (if
     every row has one) negatives; keys are prefixed by their role."""
@@ -83,7 +93,7 @@ def collator(embedder: Any, max_length: int) -> Callable[[list[list[dict[str, An
         tokens = 0
         for role in roles:
             encoded = embedder.tokenizer(
-                [r[role] for r in rows],
+                with_prompt(embedder, _SIDES[role], [r[role] for r in rows]),
                 truncation=True,
                 max_length=max_length,
                 padding=True,
@@ -180,8 +190,10 @@ def ranks(embedder: Any, records: list[Triple]) -> list[int]:
     """1-based rank of each query's positive among all distinct positives and negatives (cosine)."""
     candidates = list(dict.fromkeys([r.positive for r in records] + [r.negative for r in records if r.negative]))
     index = {passage: i for i, passage in enumerate(candidates)}
-    queries = embedder.encode([r.query for r in records], convert_to_tensor=True, normalize_embeddings=True)
-    passages = embedder.encode(candidates, convert_to_tensor=True, normalize_embeddings=True)
+    queries = embedder.encode(with_prompt(embedder, "query", [r.query for r in records]), convert_to_tensor=True,
+                              normalize_embeddings=True)
+    passages = embedder.encode(with_prompt(embedder, "passage", candidates), convert_to_tensor=True,
+                               normalize_embeddings=True)
     scores = queries @ passages.T
     result = []
     for row, record in enumerate(records):

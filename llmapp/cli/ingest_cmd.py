@@ -22,7 +22,8 @@ def ingest(
     prune: Annotated[bool, typer.Option("--prune", help="Remove documents whose files are gone.")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Exit non-zero if any file or row failed.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
-    embedder: Annotated[str | None, typer.Option(help="New knowledge bases only: 'minilm' (default), a local "
+    embedder: Annotated[str | None, typer.Option(help="New knowledge bases only: 'e5-small' (default; Chinese and "
+                                                 "English), 'minilm' (English only), a local "
                                                  "sentence-transformers folder, or 'hash' (tests).")] = None,
     chunk_tokens: Annotated[int | None, typer.Option(help="Chunk budget in embedder tokens [default: window].")] = None,
     chunk_overlap: Annotated[int | None, typer.Option(help="Tokens shared by neighbouring chunks [default: 32].")]

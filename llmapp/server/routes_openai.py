@@ -76,7 +76,7 @@ def openai_router(state: ServerState) -> APIRouter:
         if not texts or len(texts) > limits.max_embedding_inputs:
             raise ApiError(400, f"input must hold 1 to {limits.max_embedding_inputs} texts, got {len(texts)}")
         embedder = kbs.embedder_of(name)
-        vectors = embedder.embed(texts)
+        vectors = embedder.embed(texts, role=request.input_type)
         tokens = sum(embedder.count_tokens(text) for text in texts)
         return {"object": "list", "model": KB_PREFIX + name,
                 "data": [{"object": "embedding", "index": i, "embedding": [round(float(x), 7) for x in vector]}
