@@ -27,7 +27,8 @@ def classify(
     zero_shot: Annotated[str, typer.Option(
         "--zero-shot", help="With --labels: 'embedding' (fast, cosine similarity) or 'llm' (prompted generator).")]
     = "embedding",
-    embedder: Annotated[str | None, typer.Option(help="Embedder for --zero-shot embedding; default MiniLM.")]
+    embedder: Annotated[str | None, typer.Option(help="Embedder for --zero-shot embedding: e5-small "
+                                                 "(default), minilm or a sentence-transformers folder.")]
     = None,
     llm_model: Annotated[str | None, typer.Option(help="Generator model for --zero-shot llm; default SmolLM2.")]
     = None,
