@@ -12,6 +12,8 @@ const TEXT = {
     jobFailed: "Ingest failed: {error}", deleteDoc: "Delete", confirmDelete: "Delete {name}?",
     noDocuments: "No documents yet.", chunks: "chunks", unauthorized: "The server needs a valid API key.",
     thinking: "…", page: "page",
+    groundingExtractive: "Quoted from the documents: the generated draft was not supported by them.",
+    groundingNone: "Not found in the knowledge base.",
   },
   zh: {
     tagline: "带引用的知识库问答", apiKey: "API 密钥", apiKeyHint: "服务器需要时填写",
@@ -23,6 +25,8 @@ const TEXT = {
     jobFailed: "导入失败：{error}", deleteDoc: "删除", confirmDelete: "删除 {name}？",
     noDocuments: "还没有文档。", chunks: "个片段", unauthorized: "服务器需要有效的 API 密钥。",
     thinking: "…", page: "页",
+    groundingExtractive: "直接摘自文档：生成的草稿得不到文档支持。",
+    groundingNone: "知识库中没有找到答案。",
   },
 };
 
@@ -187,6 +191,16 @@ function addMessage(role, text) {
   return box;
 }
 
+function showGrounding(box, grounding) {
+  if (!grounding) return;
+  box.dataset.grounding = grounding;
+  if (grounding === "generated") return;
+  const note = document.createElement("div");
+  note.className = "grounding-note";
+  note.textContent = t(grounding === "none" ? "groundingNone" : "groundingExtractive");
+  box.appendChild(note);
+}
+
 function renderAnswer(box, text, citations) {
   // Citation markers [n] become buttons that open the passage; everything else stays plain text.
   box.replaceChildren();
@@ -267,10 +281,14 @@ async function onAsk(event) {
       if (choice.delta.content) {
         text += choice.delta.content;
         box.textContent = text;
+        box.classList.add("draft");
       }
       if (choice.finish_reason) {
+        // the draft is replaced by the verified answer: only sentences a cited passage supports
         text = chunk.llmapp?.text ?? text;
+        box.classList.remove("draft");
         renderAnswer(box, text, chunk.citations || []);
+        showGrounding(box, chunk.llmapp?.grounding);
         if (chunk.llmapp && !chunk.llmapp.answered) box.classList.add("unanswered");
         box.dataset.done = "true";
       }
