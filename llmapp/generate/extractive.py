@@ -36,9 +36,9 @@ from llmapp.generate.sentences import (
     sentence_language,
 )
 from llmapp.language import Language, detect_language
+from llmcommon.cjk import IDEOGRAPH_RUN
 
 _WORD = re.compile(r"[a-z0-9][a-z0-9_.-]*[a-z0-9]|[a-z0-9]")
-_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+")
 _STOPWORDS = frozenset((
     "a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from", "how", "i", "in",
     "is", "it", "its", "of", "on", "or", "that", "the", "this", "to", "was", "what", "when", "where", "which",
@@ -57,8 +57,8 @@ SAME_LANGUAGE_SHARE = 0.6
 def terms(text: str) -> list[str]:
     """Scoring terms: English words, Chinese character bigrams (a lone character for a one-character run)."""
     lowered = text.lower()
-    words = [w for w in _WORD.findall(_CJK_RUN.sub(" ", lowered)) if w not in _STOPWORDS]
-    for run in _CJK_RUN.findall(lowered):
+    words = [w for w in _WORD.findall(IDEOGRAPH_RUN.sub(" ", lowered)) if w not in _STOPWORDS]
+    for run in IDEOGRAPH_RUN.findall(lowered):
         words.extend([run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)])
     return words
 
@@ -204,7 +204,7 @@ def render(chosen: list[Pick]) -> str:
             parts[-1] += f" [{sentence.passage}]"
     text = ""
     for part in parts:  # Chinese sentences follow each other without a space
-        text += part if not text or _CJK_RUN.match(text[-1]) or text[-1] in "。！？；：”」" else " " + part
+        text += part if not text or IDEOGRAPH_RUN.match(text[-1]) or text[-1] in "。！？；：”」" else " " + part
     return text
 
 

@@ -9,8 +9,8 @@ from llmapp.chains.packing import Passage
 from llmapp.chains.qa import neutralise_markers
 from llmapp.chains.support import SupportCheck, lexical_support, missing_facts
 from llmapp.generate import FakeGenerator
-from tests.llmapp.chains.conftest import FixedRetriever, hit
-from tests.llmapp.chains.ground_fixtures import DISTILLATION, GAN, GPT3, LORA
+from tests.support.fixed_hits import FixedRetriever, hit
+from tests.support.ground_passages import DISTILLATION, GAN, GPT3, LORA
 
 
 def _chain(reply: str, *texts: str) -> QAChain:

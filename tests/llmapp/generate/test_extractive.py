@@ -9,7 +9,7 @@ import numpy as np
 
 from llmapp.generate.extractive import ExtractiveGenerator, render
 from llmapp.generate.sentences import candidate_sentences, classify_line, question_type
-from tests.llmapp.chains.ground_fixtures import DISTILLATION, EN_DISTILLATION, GAN, GPT3, LORA
+from tests.support.ground_passages import DISTILLATION, EN_DISTILLATION, GAN, GPT3, LORA
 
 
 def _answer(question: str, *passages: str) -> str:

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from llmapp.generate import ExtractiveGenerator
 from llmapp.server import ServerSettings, create_app
 from llmapp.settings import Settings
-from tests.llmapp.server_fixtures import API_KEY, running
+from tests.support.server_fixtures import API_KEY, running
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -81,7 +81,7 @@ def test_verified_answer_replaces_the_streamed_draft(tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     from llmapp.generate import FakeGenerator
-    from tests.llmapp.server_fixtures import build_hash_kb
+    from tests.support.server_fixtures import build_hash_kb
 
     home = tmp_path / "home"
     home.mkdir()

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from llmapp.generate import FakeGenerator
 from llmapp.server import ServerSettings, create_app
 from llmapp.settings import Settings
-from tests.llmapp.server_fixtures import API_KEY, build_hash_kb, running, sse_events
+from tests.support.server_fixtures import API_KEY, build_hash_kb, running, sse_events
 
 INVENTED = "Pandas were first seen on the Moon in 1969 [1]."
 
