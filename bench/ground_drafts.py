@@ -1,7 +1,8 @@
 """Collect the shipped generator's real draft answers (before grounding) with the passages it was given.
 
     python -P bench/ground_drafts.py --kb seed --questions bench/data/seed_questions.jsonl --out drafts.jsonl
-    python -P bench/ground_drafts.py --kb PATH --squad cmrc2018_trial.json --limit 30 --out drafts.jsonl
+    python -P bench/ground_drafts.py --kb PATH --squad cmrc2018_trial.json --limit 30 --max-tokens 64 \
+        --out drafts.jsonl
 
 One JSON line per question: {"question", "draft", "passages": [{"n", "source", "text"}]}. The drafts are
 split into sentences and labelled by hand (supported / unsupported by their passages) into
@@ -13,12 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from tqdm import tqdm
 
 from llmapp.chains import QAChain
-from llmapp.chains.qa import close_to_best
+from llmapp.chains.qa import QA_OPTIONS, close_to_best
 from llmapp.generate import GeneratorConfig, open_generator
 from llmapp.language import detect_language
 from llmapp.retrieve import open_retriever
@@ -50,9 +52,11 @@ def main() -> None:
     parser.add_argument("--squad")
     parser.add_argument("--limit", type=int)
     parser.add_argument("-k", type=int, default=3)
+    parser.add_argument("--max-tokens", type=int, default=QA_OPTIONS.max_tokens, help="eval qa uses 64")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
-    chain = QAChain(open_retriever(Settings(), args.kb), open_generator(GeneratorConfig()), k=args.k)
+    options = replace(QA_OPTIONS, max_tokens=args.max_tokens)
+    chain = QAChain(open_retriever(Settings(), args.kb), open_generator(GeneratorConfig()), k=args.k, options=options)
     with open(args.out, "w", encoding="utf-8") as out:
         for question in tqdm(questions(args), desc="drafting", file=sys.stderr):
             out.write(json.dumps(draft(chain, question), ensure_ascii=False) + "\n")

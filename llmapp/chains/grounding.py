@@ -31,6 +31,8 @@ Status = Literal["cited", "reattributed", "dropped"]
 # An extractive answer that shares no content term with the question must be this similar to it (encoder
 # cosine) to count as an answer rather than "not found". Calibrated with bench/support_check.py.
 MIN_QUESTION_SIMILARITY = 0.55
+# A sentence adding fewer content terms than this to the question's own restates it.
+ECHO_NEW_TERMS = 2
 _MARKER = re.compile(r"\[(\d+)\]")
 _LEADING_MARKERS = re.compile(r"^(\s*\[\d+\])+")
 _CLOSING = re.compile(r"[.!?。！？]+[\"'”’」』）)]*$")
@@ -73,7 +75,7 @@ class Grounder:
     def ground(self, question: str, draft: str, passages: list[Passage], extractive_draft: bool = False) -> Grounded:
         """The verified answer for `draft` over `passages` (numbered 1..n as the generator saw them)."""
         language = detect_language(question)
-        checked = self.verify(draft, passages)
+        checked = self.verify(draft, passages, question)
         kept = [s for s in checked if s.passage is not None]
         if kept:
             mode: Grounding = "extractive" if extractive_draft else "generated"
@@ -84,21 +86,21 @@ class Grounder:
             return Grounded(compose(fallback, passages, language), "extractive", checked + fallback)
         return Grounded(not_found(passages, language), "none", checked)
 
-    def verify(self, draft: str, passages: list[Passage]) -> list[CheckedSentence]:
+    def verify(self, draft: str, passages: list[Passage], question: str = "") -> list[CheckedSentence]:
         sentences = draft_sentences(draft, len(passages))
         if not sentences or not passages:
             return []
         judged = self.check.judge([text for text, _ in sentences], [p.text for p in passages])
         seen: set[str] = set()
-        out = []
-        for (text, cited), supports in zip(sentences, judged, strict=True):
-            out.append(self._one(text, cited, supports, seen))
-        return out
+        asked = content_terms(question)
+        return [self._one(text, cited, supports, seen, asked)
+                for (text, cited), supports in zip(sentences, judged, strict=True)]
 
-    def _one(self, text: str, cited: list[int], supports: list[Support], seen: set[str]) -> CheckedSentence:
+    def _one(self, text: str, cited: list[int], supports: list[Support], seen: set[str],
+             asked: set[str]) -> CheckedSentence:
         best = max(supports, key=lambda s: (self.check.supported(s), s.score))
         key = "".join(sorted(content_terms(text)))
-        if key in seen or not self.check.supported(best):  # a repeat, or nothing backs it
+        if key in seen or not self.check.supported(best) or states_nothing(text, asked):
             return CheckedSentence(text, None, "dropped", best)
         seen.add(key)
         backing = [supports[n - 1] for n in cited if self.check.supported(supports[n - 1])]
@@ -109,6 +111,15 @@ class Grounder:
 
     def _relevant(self, picks: list[Pick]) -> bool:
         return any(p.overlap or (p.similarity or 0.0) >= MIN_QUESTION_SIMILARITY for p in picks)
+
+
+def states_nothing(sentence: str, asked: set[str]) -> bool:
+    """A question ("What is LoRA?") or the question said back ("The ResNet 的设计初衷是解决什么问题") answers
+    nothing, however well the passage matches its words."""
+    if sentence.rstrip().endswith(("?", "？")):
+        return True
+    said = content_terms(sentence)
+    return bool(said) and len(said - asked) < ECHO_NEW_TERMS
 
 
 def _score(support: Support) -> float:

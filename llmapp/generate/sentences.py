@@ -20,7 +20,7 @@ Kind = Literal["text", "heading", "code", "boilerplate", "fragment"]
 QuestionType = Literal["number", "time", "person", "definition", "reason", "code", "other"]
 
 MIN_TERMS = 2  # "No.", "1." and "缺点:" are fragments; "English and Chinese." is an answer
-_HEADING_CHARS = 24  # a line this short (characters) without closing punctuation is a heading
+_HEADING_CHARS = 32  # a line this short (characters) without closing punctuation is a heading
 _CLOSING = tuple("。！？；：.!?;:,，、）)”\"'")
 _CODE = re.compile(
     r"^\s*(def |class |import |from \S+ import |return\b|print\(|for \S+ in |if .+:$|elif |else:|with .+:$|@\w+)"
@@ -33,6 +33,7 @@ _BOILERPLATE = re.compile(
     r"学习资料|资料包|加群|微信|私信",
     re.IGNORECASE,
 )
+_ENDS_BLOCK = ("。", "！", "？", "；", ":", "：")  # a line ending so does not run on into the next
 _INNER_PUNCT = re.compile(r"[，、；]|[,;](?!\d)")  # "ReLU是一种激活函数,其输出为" runs on; "1,152" is not a pause
 _LIST_MARK = re.compile(r"^\s*(?:[-*•·]|\d{1,2}[.、)]|[（(]\d{1,2}[)）])\s*")
 _CODE_WORDS = re.compile(r"代码|示例|实现|怎么写|code|example|implement|snippet|function", re.IGNORECASE)
@@ -79,7 +80,7 @@ def passage_lines(passage: str) -> list[Line]:
         if not raw.strip():
             continue
         kind = classify_line(raw)
-        if kind == "text" and lines and lines[-1].kind == "text" and not lines[-1].text.endswith(_CLOSING[:4]):
+        if kind == "text" and lines and lines[-1].kind == "text" and not lines[-1].text.endswith(_ENDS_BLOCK):
             lines[-1] = Line(lines[-1].text + "\n" + raw.strip(), "text")
         else:
             lines.append(Line(raw.strip(), kind))
@@ -91,7 +92,7 @@ def candidate_sentences(passage: str, want_code: bool = False) -> list[tuple[str
     out: list[tuple[str, Kind]] = []
     for line in passage_lines(passage):
         if line.kind == "text":
-            out.extend((s, "text") for s in split_sentences(line.text))
+            out.extend((_LIST_MARK.sub("", s), "text") for s in split_sentences(line.text))
         elif line.kind == "code" and want_code:
             out.append((line.text, "text"))
         else:
