@@ -16,7 +16,7 @@ question answered from a Chinese passage reads "From a Chinese passage of FILE: 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from llmapp.chains.citations import check_citations
@@ -75,22 +75,26 @@ class Grounder:
     def ground(self, question: str, draft: str, passages: list[Passage], extractive_draft: bool = False) -> Grounded:
         """The verified answer for `draft` over `passages` (numbered 1..n as the generator saw them)."""
         language = detect_language(question)
-        checked = self.verify(draft, passages, question)
+        checked = self.verify(draft, passages, question, verbatim=extractive_draft)
         kept = [s for s in checked if s.passage is not None]
         if kept:
             mode: Grounding = "extractive" if extractive_draft else "generated"
             return Grounded(compose(kept, passages, language, inside=not extractive_draft), mode, checked)
         picks = [] if extractive_draft else self.extractive.select(question, [p.text for p in passages])
-        fallback = [s for s in self.verify(_render_picks(picks), passages) if s.passage is not None]
+        fallback = [s for s in self.verify(_render_picks(picks), passages, verbatim=True) if s.passage is not None]
         if fallback and self._relevant(picks):
             return Grounded(compose(fallback, passages, language), "extractive", checked + fallback)
         return Grounded(not_found(passages, language), "none", checked)
 
-    def verify(self, draft: str, passages: list[Passage], question: str = "") -> list[CheckedSentence]:
+    def verify(self, draft: str, passages: list[Passage], question: str = "",
+               verbatim: bool = False) -> list[CheckedSentence]:
+        """Each draft sentence checked; `verbatim`: the sentences are the passages' own (extractive), so the
+        words decide and the encoder is not run (it could only add support)."""
         sentences = draft_sentences(draft, len(passages))
         if not sentences or not passages:
             return []
-        judged = self.check.judge([text for text, _ in sentences], [p.text for p in passages])
+        check = replace(self.check, encoder=None) if verbatim else self.check
+        judged = check.judge([text for text, _ in sentences], [p.text for p in passages])
         seen: set[str] = set()
         asked = content_terms(question)
         return [self._one(text, cited, supports, seen, asked)
