@@ -97,7 +97,8 @@ class SupportCheck:
 
     def _support(self, sentence: str, passage: str, n: int, semantic: float | None) -> Support:
         lexical = lexical_support(sentence, passage)
-        blended = lexical if semantic is None else (1 - self.semantic_weight) * lexical + self.semantic_weight * semantic
+        weight = self.semantic_weight
+        blended = lexical if semantic is None else (1 - weight) * lexical + weight * semantic
         score = max(lexical, blended)
         return Support(n, score, lexical, semantic, missing_facts(sentence, passage))
 
