@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any, Protocol, TypedDict, runtime_checkable
 
 from langchain_core.runnables import Runnable, RunnableConfig
@@ -91,9 +91,12 @@ class QAChain(Runnable[str | QuestionInput, Answer]):
             raise ConfigError(f"min_relative_score is a share of the best hit's score (0..1), got {min_relative_score}")
         self.min_relative_score = min_relative_score
         self.retriever = retriever
-        encoder = getattr(retriever, "embedder", None)  # the knowledge base's embedder, when the retriever has one
-        self.generator = _with_encoder(generator, encoder)
-        self.grounder = grounder or Grounder(SupportCheck(encoder), ExtractiveGenerator(encoder=encoder))
+        # The knowledge base's embedder backs the support check (it can only add support). It does not rank the
+        # extractive answer's sentences: with the default MiniLM that lowered CMRC F1 from 0.353 to 0.332 (40
+        # questions, the gold context as the passage); an ExtractiveGenerator given a multilingual encoder uses it.
+        encoder = getattr(retriever, "embedder", None)
+        self.generator = generator
+        self.grounder = grounder or Grounder(SupportCheck(encoder), ExtractiveGenerator())
         self.prompts = prompts or PromptLibrary()
         self.k = k
         self.options = options or QA_OPTIONS
@@ -185,13 +188,6 @@ def _citations(grounded: Grounded, passages: list[Passage]) -> list[Citation]:
 def neutralise_markers(text: str) -> str:
     """A passage's own "[2]" or "【2】" becomes "(2)": only the chain numbers passages."""
     return _PASSAGE_MARKER.sub(lambda m: f"({m.group(1)})", text)
-
-
-def _with_encoder(generator: Generator, encoder: Any) -> Generator:
-    """The extractive backend ranks sentences with the knowledge base's embedder when it has none of its own."""
-    if isinstance(generator, ExtractiveGenerator) and generator.encoder is None and encoder is not None:
-        return replace(generator, encoder=encoder)
-    return generator
 
 
 def close_to_best(hits: list[Hit], share: float) -> list[Hit]:

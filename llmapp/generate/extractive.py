@@ -46,6 +46,7 @@ _STOPWORDS = frozenset((
 ))
 _PASSAGE = re.compile(r"^\[(\d+)\]\s*(.*?)(?=^\[\d+\]|\n\s*\n|\Z)", re.MULTILINE | re.DOTALL)
 _QUESTION_END = ("?", "？")
+_PIECE = re.compile(r"[\u3400-\u9fff][^\S\n]*|[^\s\u3400-\u9fff]+\s*|\s+")
 # The encoder's question-sentence cosine is added to the lexical score with this weight (lexical scores run
 # about 0..3); sentences of the right shape for the question type (a number for "how many") get SHAPE_BONUS.
 SIMILARITY_WEIGHT = 1.0
@@ -209,9 +210,10 @@ def render(chosen: list[Pick]) -> str:
 
 
 def _budgeted(text: str, max_tokens: int) -> Iterator[str]:
-    """The answer in word-sized pieces, at most `max_tokens` estimated tokens."""
+    """The answer in word-sized pieces (one per Chinese character), at most `max_tokens` estimated tokens: a
+    Chinese sentence has no spaces, and as one piece a long one used to exceed the budget and leave nothing."""
     used = 0
-    for piece in re.findall(r"\S+\s*|\s+", text):
+    for piece in _PIECE.findall(text):
         used += approx_tokens(piece)
         if used > max_tokens:
             return

@@ -68,3 +68,10 @@ def test_encoder_similarity_moves_the_choice() -> None:
                                                                                   [passage])
     assert guided[0].text.startswith("A student model") and guided[0].similarity is not None
     assert plain[0].similarity is None
+
+
+def test_long_chinese_sentence_is_cut_to_the_budget_not_lost() -> None:
+    passage = ("纽西兰鸡毛松是一种生长于新西兰的罗汉松科常绿乔木，树高可达五十米，"
+               "树干笔直，木材坚硬耐用，过去常被用来建造房屋。")
+    text = "".join(ExtractiveGenerator().answer("纽西兰鸡毛松有多高？", [passage], max_tokens=20))
+    assert text and passage.startswith(text.strip())  # a single unspaced sentence once yielded nothing
