@@ -11,12 +11,11 @@ A generator that answers from passages itself (`PassageAnswerer`, e.g. extractiv
 of the rendered prompt. The draft streams as partial answers; the final answer is grounded
 (`llmapp.chains.grounding`): only sentences a passage supports are shown, each cited to that passage, else
 the extractive answer, else "not found" with the closest passages. Passages reach the prompt with any
-citation markers of their own neutralised ("[2]" -> "(2)"), so a passage cannot forge a citation.
+citation markers of their own neutralised (`llmapp.chains.passage_text`), so a passage cannot forge a citation.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -27,6 +26,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from llmapp.chains.answer import Answer, Citation, Timings
 from llmapp.chains.grounding import Grounded, Grounder
 from llmapp.chains.packing import Passage, pack, passage_budget
+from llmapp.chains.passage_text import neutralise
 from llmapp.chains.support import SupportCheck
 from llmapp.errors import ConfigError
 from llmapp.generate.base import GenerationOptions, Generator, PassageAnswerer
@@ -41,7 +41,6 @@ from llmapp.prompts import PromptLibrary, PromptTemplate
 DEFAULT_RELATIVE_SCORE = 0.5
 # Answers are one paragraph: a blank line means a small model has started to wander or repeat.
 QA_OPTIONS = GenerationOptions(max_tokens=256, stop=("\n\n",), repetition_penalty=1.1)
-_PASSAGE_MARKER = re.compile(r"[\[【]\s*(\d{1,3}(?:\s*[,，、;]\s*\d{1,3})*)\s*[\]】]")
 
 
 @runtime_checkable
@@ -158,8 +157,8 @@ class QAChain(Runnable[str | QuestionInput, Answer]):
     def _generate(self, question: str, passages: list[Passage], template: PromptTemplate) -> Iterator[str]:
         options = asdict(self.options)
         if isinstance(self.generator, PassageAnswerer):
-            return self.generator.answer(question, [p.text for p in passages], **options)
-        shown = [{"n": p.n, "text": neutralise_markers(p.text), "source": p.hit.source} for p in passages]
+            return self.generator.answer(question, [neutralise(p.text) for p in passages], **options)
+        shown = [{"n": p.n, "text": neutralise(p.text), "source": p.hit.source} for p in passages]
         messages = template.render(question=question, passages=shown)
         return self.generator.stream(messages, **options)
 
@@ -183,11 +182,6 @@ def _citations(grounded: Grounded, passages: list[Passage]) -> list[Citation]:
         out.append(Citation(n, passage.hit.source, passage.hit.doc_id, passage.hit.chunk_id, passage.text,
                             attributed=all(s.status == "reattributed" for s in shown), support=support))
     return out
-
-
-def neutralise_markers(text: str) -> str:
-    """A passage's own "[2]" or "【2】" becomes "(2)": only the chain numbers passages."""
-    return _PASSAGE_MARKER.sub(lambda m: f"({m.group(1)})", text)
 
 
 def close_to_best(hits: list[Hit], share: float) -> list[Hit]:
