@@ -87,11 +87,14 @@ def test_verified_answer_replaces_the_streamed_draft(tmp_path: Path) -> None:
     home.mkdir()
     build_hash_kb(home)
     draft = "Pandas were first seen on the Moon in 1969 [1]."
-    app = create_app(Settings(home=home), ServerSettings(), generator=FakeGenerator(replies=[draft]))
+    app = create_app(Settings(home=home), ServerSettings(api_key=SecretStr(API_KEY)),
+                     generator=FakeGenerator(replies=[draft]))
     with running(app) as url, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(locale="zh-CN")
         page.goto(url + "/")
+        page.fill("#api-key", API_KEY)
+        page.dispatch_event("#api-key", "change")
         expect(page.locator("#kb")).to_have_value("handbook")
         page.fill("#question", "熊猫吃什么？")
         page.click("#ask")
