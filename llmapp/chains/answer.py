@@ -1,7 +1,9 @@
 """What a chain returns: `Answer{text, answered, citations, hits, timings}`.
 
-While streaming, a chain yields partial answers (`final=False`, the new text in `delta`, no citations yet)
-and then one final answer whose text has its citation markers checked and whose citations are filled in.
+While streaming, a chain yields partial answers (`final=False`, the new text in `delta`, no citations yet:
+the generator's draft) and then one final answer: the verified text, in which every sentence is cited to a
+passage that supports it (`llmapp.chains.grounding`), and which says how it was grounded: `generated` (the
+generator's supported sentences), `extractive` (the passages' own sentences) or `none` (not found).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from llmapp.chains.grounding import CheckedSentence, Grounding
 from llmapp.hits import Hit
 from llmapp.language import Language
 
@@ -20,7 +23,8 @@ class Citation:
     doc_id: str
     chunk_id: int
     text: str  # the passage as it was given to the generator
-    attributed: bool = False  # True: the generator wrote no marker; the passage was matched to the answer
+    attributed: bool = False  # True: the generator did not cite this passage for the sentences it supports
+    support: float | None = None  # the best support score of the sentences shown with this citation
 
 
 @dataclass(frozen=True)
@@ -46,14 +50,18 @@ class Answer:
     standalone_question: str | None = None  # the condensed follow-up a chat chain searched with
     final: bool = True
     delta: str = ""  # partial answers only: the text added since the previous one
+    grounding: Grounding | None = None  # final answers: generated | extractive | none
+    sentences: list[CheckedSentence] = field(default_factory=list)  # the draft's sentences, checked
 
     def to_dict(self) -> dict[str, Any]:
-        """The `--json` shape: {"answer", "answered", "citations", "hits", "timings", ...}."""
+        """The `--json` shape: {"answer", "answered", "grounding", "sentences", "citations", "hits", ...}."""
         return {
             "question": self.question,
             "standalone_question": self.standalone_question,
             "answer": self.text,
             "answered": self.answered,
+            "grounding": self.grounding,
+            "sentences": [s.to_dict() for s in self.sentences],
             "language": self.language,
             "citations": [asdict(c) for c in self.citations],
             "hits": [hit.to_dict() for hit in self.hits],

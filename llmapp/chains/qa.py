@@ -1,4 +1,4 @@
-"""The QA chain: retrieve -> pack the passages into the window -> prompt -> generate -> checked citations.
+"""The QA chain: retrieve -> pack the passages into the window -> prompt -> generate (the draft) -> ground.
 
     chain = QAChain(retriever, generator)
     answer = chain.invoke("How do I update a knowledge base?")
@@ -8,7 +8,10 @@
 When the retriever returns nothing (every hit fell under its minimum score), the chain answers "nothing
 relevant found" in the question's language with `answered=False` and does not call the generator.
 A generator that answers from passages itself (`PassageAnswerer`, e.g. extractive) gets the passages instead
-of the rendered prompt.
+of the rendered prompt. The draft streams as partial answers; the final answer is grounded
+(`llmapp.chains.grounding`): only sentences a passage supports are shown, each cited to that passage, else
+the extractive answer, else "not found" with the closest passages. Passages reach the prompt with any
+citation markers of their own neutralised (`llmapp.chains.passage_text`), so a passage cannot forge a citation.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ from typing import Any, Protocol, TypedDict, runtime_checkable
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from llmapp.chains.answer import Answer, Citation, Timings
-from llmapp.chains.citations import attribute, check_citations
+from llmapp.chains.grounding import Grounded, Grounder
 from llmapp.chains.packing import Passage, pack, passage_budget
 from llmapp.chains.passage_text import neutralise
+from llmapp.chains.support import SupportCheck
 from llmapp.errors import ConfigError
 from llmapp.generate.base import GenerationOptions, Generator, PassageAnswerer
+from llmapp.generate.extractive import ExtractiveGenerator
 from llmapp.hits import Hit
 from llmapp.language import Language, detect_language
 from llmapp.prompts import PromptLibrary, PromptTemplate
@@ -78,14 +83,19 @@ class QAChain(Runnable[str | QuestionInput, Answer]):
 
     def __init__(self, retriever: SupportsSearch, generator: Generator, prompts: PromptLibrary | None = None,
                  k: int = 5, options: GenerationOptions | None = None,
-                 min_relative_score: float = DEFAULT_RELATIVE_SCORE) -> None:
+                 min_relative_score: float = DEFAULT_RELATIVE_SCORE, grounder: Grounder | None = None) -> None:
         if k < 1:
             raise ConfigError(f"k must be at least 1, got {k}")
         if not 0.0 <= min_relative_score <= 1.0:
             raise ConfigError(f"min_relative_score is a share of the best hit's score (0..1), got {min_relative_score}")
         self.min_relative_score = min_relative_score
         self.retriever = retriever
+        # The knowledge base's embedder backs the support check (it can only add support). It does not rank the
+        # extractive answer's sentences: with the default MiniLM that lowered CMRC F1 from 0.353 to 0.332 (40
+        # questions, the gold context as the passage); an ExtractiveGenerator given a multilingual encoder uses it.
+        encoder = getattr(retriever, "embedder", None)
         self.generator = generator
+        self.grounder = grounder or Grounder(SupportCheck(encoder), ExtractiveGenerator())
         self.prompts = prompts or PromptLibrary()
         self.k = k
         self.options = options or QA_OPTIONS
@@ -153,20 +163,25 @@ class QAChain(Runnable[str | QuestionInput, Answer]):
         return self.generator.stream(messages, **options)
 
     def _finish(self, base: Answer, raw: str, passages: list[Passage], clock: _Clock) -> Answer:
-        checked = check_citations(raw, len(passages))
-        cited, attributed = checked.cited, False
-        if not cited and checked.text:
-            cited, attributed = attribute(checked.text, [p.text for p in passages])[:1], True
-        by_number = {p.n: p for p in passages}
-        citations = [
-            Citation(n, by_number[n].hit.source, by_number[n].hit.doc_id, by_number[n].hit.chunk_id,
-                     by_number[n].text, attributed)
-            for n in cited
-        ]
+        extractive = isinstance(self.generator, PassageAnswerer)
+        grounded = self.grounder.ground(base.question, raw, passages, extractive_draft=extractive)
         tokens = self.generator.count_tokens(raw) if raw else 0
-        return Answer(question=base.question, text=checked.text, answered=True, language=base.language,
-                      citations=citations, hits=base.hits, timings=clock.timings(tokens),
-                      standalone_question=base.standalone_question)
+        return Answer(question=base.question, text=grounded.text, answered=grounded.grounding != "none",
+                      language=base.language, citations=_citations(grounded, passages), hits=base.hits,
+                      timings=clock.timings(tokens), standalone_question=base.standalone_question,
+                      grounding=grounded.grounding, sentences=grounded.sentences)
+
+
+def _citations(grounded: Grounded, passages: list[Passage]) -> list[Citation]:
+    by_number = {p.n: p for p in passages}
+    out = []
+    for n in grounded.cited:
+        shown = [s for s in grounded.sentences if s.passage == n]
+        support = max((s.support.score for s in shown if s.support), default=None)
+        passage = by_number[n]
+        out.append(Citation(n, passage.hit.source, passage.hit.doc_id, passage.hit.chunk_id, passage.text,
+                            attributed=all(s.status == "reattributed" for s in shown), support=support))
+    return out
 
 
 def close_to_best(hits: list[Hit], share: float) -> list[Hit]:

@@ -173,33 +173,47 @@ def _qa_chain(settings: Settings, kb: str, k: int, floors: tuple[float | None, f
 
 
 def _answer(parts: Any, stream: bool) -> Answer:
-    """Stream the partial answers to stdout (when asked) and return the final one."""
+    """Stream the draft to stdout (when asked), then the verified answer when it differs; return the final one."""
     final = None
+    draft = ""
     for part in parts:
         if not part.final:
+            draft += part.delta
             if stream:
                 sys.stdout.write(part.delta)
                 sys.stdout.flush()
             continue
         final = part
-        if stream and not part.delta and not part.answered:
-            sys.stdout.write(part.text)
-    if stream:
-        sys.stdout.write("\n")
     assert final is not None, "a chain always ends with a final answer"
+    if stream:
+        _show_verified(final, draft)
     return final
 
 
+def _show_verified(final: Answer, draft: str) -> None:
+    """After the draft: the verified text when grounding changed it, and how the answer was grounded."""
+    if not draft:
+        sys.stdout.write(final.text + "\n")
+        return
+    sys.stdout.write("\n")
+    if final.text.strip() != draft.strip():
+        dropped = sum(s.status == "dropped" for s in final.sentences)
+        typer.secho(f"-- verified answer (grounding: {final.grounding}; {dropped} unsupported sentence(s) "
+                    "of the draft left out):", dim=True)
+        sys.stdout.write(final.text + "\n")
+
+
 def _print_sources(answer: Answer) -> None:
-    if not answer.answered:
+    if not answer.hits:  # nothing retrieved: the answer text said so
         return
     if not answer.citations:
-        typer.secho("(no passage cited; retrieved: " + ", ".join(h.source for h in answer.hits) + ")", dim=True)
+        typer.secho("(no passage cited; closest: " + ", ".join(h.source for h in answer.hits) + ")", dim=True)
         return
-    typer.secho("Sources:", bold=True)
+    typer.secho(f"Sources (grounding: {answer.grounding}):", bold=True)
     for cite in answer.citations:
-        matched = " (matched: the answer cites no number)" if cite.attributed else ""
-        typer.echo(f"  [{cite.n}] {cite.source}{matched}: " + " ".join(cite.text.split())[:160])
+        matched = " (matched: the answer did not cite it)" if cite.attributed else ""
+        support = f" support {cite.support:.2f}" if cite.support is not None else ""
+        typer.echo(f"  [{cite.n}] {cite.source}{matched}{support}: " + " ".join(cite.text.split())[:160])
 
 
 def _read_line() -> str | None:

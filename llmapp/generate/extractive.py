@@ -1,12 +1,16 @@
 """`extractive`: no language model: answers from the best-supported sentences of the retrieved passages.
 
-Each sentence of each passage is scored by the question terms it contains, weighted by how rare each term is
-among the passages' sentences (an IDF), divided by the square root of the sentence's length so long sentences
-do not win by size alone. Terms: lowercased English words (minus a few function words) and Chinese character
-bigrams. A sentence that is itself a question ("Does it need a GPU?") hands its score on to the sentences
-after it, which is where FAQ-style documents put the answer; a Markdown heading does the same for its
-section. The best sentences are returned in document order, each run from one passage followed by its
-citation `[n]`. Deterministic, and never invents text.
+Candidates are the passages' sentences minus headings, code (unless the question asks for code), page
+furniture and ads, and fragments (`llmapp.generate.sentences`). Each is scored by the question terms it
+contains, weighted by how rare each term is among the passages' sentences (an IDF), divided by the square
+root of the sentence's length so long sentences do not win by size alone (terms: lowercased English words
+minus a few function words, Chinese character bigrams). A heading or a sentence that is itself a question
+hands its score on to the sentences after it, which is where FAQ-style documents put the answer. With an
+encoder (the knowledge base's embedder or the multilingual one), the question-sentence cosine is added; a
+sentence of the shape the question asks for (a year for "which year", a number for "how many") gets a bonus.
+Sentences in the question's language win when they score close to the best one. The best sentences are
+returned in document order, each run from one passage followed by its citation `[n]`. Deterministic, and
+never invents text.
 """
 
 from __future__ import annotations
@@ -18,9 +22,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from llmapp.generate.base import Message, approx_tokens, options_from, stop_at, validate_messages
 from llmapp.generate.registry import GeneratorConfig
-from llmapp.language import is_heading, split_sentences
+from llmapp.generate.sentences import (
+    MIN_TERMS,
+    Kind,
+    asks_for_code,
+    candidate_sentences,
+    has_answer_shape,
+    question_type,
+    sentence_language,
+)
+from llmapp.language import Language, detect_language
 from llmcommon.cjk import IDEOGRAPH_RUN
 
 _WORD = re.compile(r"[a-z0-9][a-z0-9_.-]*[a-z0-9]|[a-z0-9]")
@@ -31,6 +46,13 @@ _STOPWORDS = frozenset((
 ))
 _PASSAGE = re.compile(r"^\[(\d+)\]\s*(.*?)(?=^\[\d+\]|\n\s*\n|\Z)", re.MULTILINE | re.DOTALL)
 _QUESTION_END = ("?", "？")
+_PIECE = re.compile(r"[\u3400-\u9fff][^\S\n]*|[^\s\u3400-\u9fff]+\s*|\s+")
+# The encoder's question-sentence cosine is added to the lexical score with this weight (lexical scores run
+# about 0..3); sentences of the right shape for the question type (a number for "how many") get SHAPE_BONUS.
+SIMILARITY_WEIGHT = 1.0
+SHAPE_BONUS = 0.25
+# A sentence in the question's language is preferred when it scores this share of the best one.
+SAME_LANGUAGE_SHARE = 0.6
 
 
 def terms(text: str) -> list[str]:
@@ -49,6 +71,18 @@ class _Sentence:
     text: str
     terms: frozenset[str]
     length: int
+    kind: Kind = "text"  # headings stay in the list as cues for the sentences under them
+
+
+@dataclass(frozen=True)
+class Pick:
+    """A chosen sentence: which passage it is from, and how relevant it is to the question."""
+
+    passage: int
+    text: str
+    score: float  # relative to the best candidate: 1.0 for the best
+    overlap: bool  # shares at least one content term with the question
+    similarity: float | None  # the encoder's question-sentence cosine, None without an encoder
 
 
 @dataclass
@@ -58,6 +92,7 @@ class ExtractiveGenerator:
     context_window: int = 4096
     name: str = "extractive"
     model: str = "extractive"
+    encoder: Any = None  # embeds texts (an ingest Embedder); adds the question-sentence similarity
 
     @classmethod
     def from_config(cls, config: GeneratorConfig) -> ExtractiveGenerator:
@@ -68,7 +103,7 @@ class ExtractiveGenerator:
 
     def answer(self, question: str, passages: list[str], **opts: Any) -> Iterator[str]:
         options = options_from(opts)
-        text = self._compose(question, passages)
+        text = render(self.select(question, passages))
         yield from stop_at(_budgeted(text, options.max_tokens), options.stop)
 
     def generate(self, messages: list[Message], **opts: Any) -> str:
@@ -80,51 +115,88 @@ class ExtractiveGenerator:
         question, passages = _parse_prompt(messages)
         return self.answer(question, passages, **opts)
 
-    def _compose(self, question: str, passages: list[str]) -> str:
-        sentences = [
-            _Sentence(n, i, s, frozenset(terms(s)), max(1, len(terms(s))))
-            for n, passage in enumerate(passages, start=1)
-            for i, s in enumerate(split_sentences(passage))
-        ]
-        if not sentences:
-            return ""
-        chosen = self._choose(sentences, question)
-        return _render(chosen)
+    def select(self, question: str, passages: list[str]) -> list[Pick]:
+        """The best answer sentences, in document order (empty when the passages have no sentence)."""
+        sentences = _candidates(passages, asks_for_code(question))
+        statements = [i for i, s in enumerate(sentences) if s.kind == "text"]
+        if not statements:
+            return []
+        wanted = set(terms(question))
+        lexical = _scores(sentences, wanted)
+        similarity = self._similarity(question, [sentences[i].text for i in statements])
+        scores = {i: _combine(lexical[i], similarity, rank, sentences[i], question)
+                  for rank, i in enumerate(statements)}
+        chosen = self._choose(scores, sentences, detect_language(question))
+        best = max(scores.values()) or 1.0
+        return [Pick(sentences[i].passage, sentences[i].text, scores[i] / best, bool(sentences[i].terms & wanted),
+                     similarity[statements.index(i)] if similarity is not None else None) for i in chosen]
 
-    def _choose(self, sentences: list[_Sentence], question: str) -> list[_Sentence]:
-        scores = _scores(sentences, set(terms(question)))
-        best = max(scores) if scores else 0.0
+    def _choose(self, scores: dict[int, float], sentences: list[_Sentence], language: Language) -> list[int]:
+        """Top sentences within `min_relative_score` of the best, the question's language first."""
+        best = max(scores.values())
         if best <= 0:  # nothing overlaps: the top passage's first statement is the safest thing to say
-            statements = [s for s in sentences if not _is_cue(s.text)]
-            return (statements or sentences)[:1]
-        order = sorted(range(len(sentences)), key=lambda i: (-scores[i], sentences[i].passage, i))
-        keep = [i for i in order if scores[i] >= self.min_relative_score * best][: self.max_sentences]
-        return [sentences[i] for i in sorted(keep)]
+            return [min(scores, key=lambda i: (sentences[i].passage, i))]
+        near = [i for i in scores if scores[i] >= self.min_relative_score * best]
+        same = [i for i in near if sentence_language(sentences[i].text) == language]
+        pool = same if same and max(scores[i] for i in same) >= SAME_LANGUAGE_SHARE * best else near
+        order = sorted(pool, key=lambda i: (-scores[i], sentences[i].passage, i))
+        return sorted(order[: self.max_sentences])
+
+    def _similarity(self, question: str, texts: list[str]) -> list[float] | None:
+        if self.encoder is None or not texts:
+            return None
+        vectors = np.asarray(self.encoder.embed([question, *texts]), dtype=np.float32)
+        vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return np.clip(vectors[1:] @ vectors[0], 0.0, 1.0).tolist()  # type: ignore[no-any-return]
+
+
+def _candidates(passages: list[str], want_code: bool) -> list[_Sentence]:
+    out: list[_Sentence] = []
+    for n, passage in enumerate(passages, start=1):
+        for i, (text, kind) in enumerate(candidate_sentences(passage, want_code)):
+            found = frozenset(terms(text))
+            if kind == "text" and text.endswith(_QUESTION_END):
+                kind = "heading"  # a question in the passage is a cue for its answer, not an answer
+            elif kind == "text" and len(found) < MIN_TERMS:
+                kind = "fragment"
+            out.append(_Sentence(n, i, text, found, max(1, len(found)), kind))
+    return out
+
+
+def _combine(lexical: float, similarity: list[float] | None, rank: int, sentence: _Sentence, question: str) -> float:
+    """Lexical score (IDF overlap, carried from cues), plus the encoder's similarity and the answer-shape bonus."""
+    score = lexical
+    if similarity is not None:
+        score = lexical + SIMILARITY_WEIGHT * similarity[rank]
+    if has_answer_shape(sentence.text, question_type(question)):
+        score *= 1.0 + SHAPE_BONUS
+    return score
 
 
 def _scores(sentences: list[_Sentence], question_terms: set[str]) -> list[float]:
-    df = Counter(term for s in sentences for term in s.terms)
-    n = len(sentences)
+    statements = [s for s in sentences if s.kind in ("text", "heading")]
+    df = Counter(term for s in statements for term in s.terms)
+    n = max(1, len(statements))
     idf = {term: math.log(1 + n / count) for term, count in df.items()}
-    raw = [sum(idf[t] for t in s.terms & question_terms) / math.sqrt(s.length) for s in sentences]
+    raw = [sum(idf.get(t, 0.0) for t in s.terms & question_terms) / math.sqrt(s.length) for s in sentences]
     scores = list(raw)
     carried, decay, passage = 0.0, 1.0, 0
     for i, s in enumerate(sentences):
         if s.passage != passage:
             carried, passage = 0.0, s.passage
-        if _is_cue(s.text):  # a question or a heading: what follows it answers it
+        if s.kind == "heading" or s.text.endswith(_QUESTION_END):  # what follows a cue answers it
             carried, decay, scores[i] = raw[i], 0.9, 0.0
+            continue
+        if s.kind != "text":
+            scores[i] = 0.0
             continue
         scores[i] = max(raw[i], carried * decay)
         decay *= 0.85
     return scores
 
 
-def _is_cue(text: str) -> bool:
-    return text.endswith(_QUESTION_END) or is_heading(text)
-
-
-def _render(chosen: list[_Sentence]) -> str:
+def render(chosen: list[Pick]) -> str:
+    """The sentences in order, each run from one passage followed by its citation `[n]`."""
     parts: list[str] = []
     for i, sentence in enumerate(chosen):
         parts.append(sentence.text)
@@ -138,9 +210,10 @@ def _render(chosen: list[_Sentence]) -> str:
 
 
 def _budgeted(text: str, max_tokens: int) -> Iterator[str]:
-    """The answer in word-sized pieces, at most `max_tokens` estimated tokens."""
+    """The answer in word-sized pieces (one per Chinese character), at most `max_tokens` estimated tokens: a
+    Chinese sentence has no spaces, and as one piece a long one used to exceed the budget and leave nothing."""
     used = 0
-    for piece in re.findall(r"\S+\s*|\s+", text):
+    for piece in _PIECE.findall(text):
         used += approx_tokens(piece)
         if used > max_tokens:
             return

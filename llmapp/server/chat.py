@@ -137,7 +137,8 @@ def citations_of(answer: Answer, kbs: KnowledgeBases, kb: str | None) -> list[di
         hit = metadata.get(c.chunk_id)
         out.append({"n": c.n, "source": kbs.display_source(kb, c.source), "document_id": document_id(c.source),
                     "doc_id": c.doc_id, "chunk_id": c.chunk_id, "text": c.text,
-                    "metadata": hit.metadata if hit else {}, "score": round(hit.score, 4) if hit else None})
+                    "metadata": hit.metadata if hit else {}, "score": round(hit.score, 4) if hit else None,
+                    "support": round(c.support, 4) if c.support is not None else None, "attributed": c.attributed})
     return out
 
 
@@ -165,10 +166,13 @@ class Completion:
                              "finish_reason": finish}], "usage": usage, **extra}
 
 
-def extras(answer: Answer, kbs: KnowledgeBases, kb: str | None) -> dict[str, Any]:
-    """The documented extra fields: `citations` and `llmapp` (answered, the checked text, timings...)."""
+def extras(answer: Answer, kbs: KnowledgeBases, kb: str | None, draft: str | None = None) -> dict[str, Any]:
+    """The documented extra fields: `citations` and `llmapp` (answered, the verified text, how it was grounded,
+    each draft sentence's support, timings...). `replaces_draft`: the streamed draft differs from `text`."""
     return {"citations": citations_of(answer, kbs, kb),
             "llmapp": {"answered": answer.answered, "text": answer.text, "language": answer.language,
+                       "grounding": answer.grounding, "sentences": [s.to_dict() for s in answer.sentences],
+                       "replaces_draft": draft is not None and draft.strip() != answer.text.strip(),
                        "standalone_question": answer.standalone_question,
                        "timings": answer.timings.to_dict() if answer.timings else None}}
 
@@ -187,18 +191,23 @@ def finish_reason(answer: Answer, generator: Generator, options: GenerationOptio
 
 def sse_stream(answers: Iterator[Answer], completion: Completion, kbs: KnowledgeBases, kb: str | None,
                generator: Generator, options: GenerationOptions, usage_for: ChatRequest | None = None) -> Iterator[str]:
-    """SSE events in OpenAI's chunk format; the last chunk carries finish_reason, citations and `llmapp`.
-    With `usage_for` (stream_options.include_usage), one more chunk with empty `choices` carries `usage`."""
+    """SSE events in OpenAI's chunk format: the draft as content deltas, then a last chunk with finish_reason,
+    citations and `llmapp`, whose `text` is the verified answer that replaces the draft. With `usage_for`
+    (stream_options.include_usage), one more chunk with empty `choices` carries `usage`."""
     yield completion.chunk({"role": "assistant", "content": ""})
+    draft = ""
     try:
         for answer in answers:
             if not answer.final:
                 if answer.delta:
+                    draft += answer.delta
                     yield completion.chunk({"content": answer.delta})
                 continue
-            if not answer.answered:  # the no-answer text was never streamed as deltas
+            if not draft:  # nothing was streamed (no passages found): the answer is the only content
                 yield completion.chunk({"content": answer.text})
-            yield completion.chunk({}, finish_reason(answer, generator, options), **extras(answer, kbs, kb))
+                draft = answer.text
+            yield completion.chunk({}, finish_reason(answer, generator, options),
+                                   **extras(answer, kbs, kb, draft))
             if usage_for is not None:
                 yield completion.usage_chunk(usage_of(usage_for, answer, generator))
     except Exception as exc:  # headers are gone: the error travels as an event in the error shape

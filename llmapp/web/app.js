@@ -13,6 +13,8 @@ const TEXT = {
     noDocuments: "No documents yet.", chunks: "chunks", unauthorized: "The server needs a valid API key.",
     thinking: "…", page: "page", embedderE5: "multilingual (Chinese + English)",
     embedderMinilm: "English only (MiniLM)", embedderHint: "How the new knowledge base embeds its texts",
+    groundingExtractive: "Quoted from the documents: the generated draft was not supported by them.",
+    groundingNone: "Not found in the knowledge base.",
   },
   zh: {
     tagline: "带引用的知识库问答", apiKey: "API 密钥", apiKeyHint: "服务器需要时填写",
@@ -25,6 +27,8 @@ const TEXT = {
     noDocuments: "还没有文档。", chunks: "个片段", unauthorized: "服务器需要有效的 API 密钥。",
     thinking: "…", page: "页", embedderE5: "多语言（中文 + 英文）", embedderMinilm: "仅英文（MiniLM）",
     embedderHint: "新知识库用哪个模型计算向量",
+    groundingExtractive: "直接摘自文档：生成的草稿得不到文档支持。",
+    groundingNone: "知识库中没有找到答案。",
   },
 };
 
@@ -190,6 +194,16 @@ function addMessage(role, text) {
   return box;
 }
 
+function showGrounding(box, grounding) {
+  if (!grounding) return;
+  box.dataset.grounding = grounding;
+  if (grounding === "generated") return;
+  const note = document.createElement("div");
+  note.className = "grounding-note";
+  note.textContent = t(grounding === "none" ? "groundingNone" : "groundingExtractive");
+  box.appendChild(note);
+}
+
 function renderAnswer(box, text, citations) {
   // Citation markers [n] become buttons that open the passage; everything else stays plain text.
   box.replaceChildren();
@@ -270,10 +284,14 @@ async function onAsk(event) {
       if (choice.delta.content) {
         text += choice.delta.content;
         box.textContent = text;
+        box.classList.add("draft");
       }
       if (choice.finish_reason) {
+        // the draft is replaced by the verified answer: only sentences a cited passage supports
         text = chunk.llmapp?.text ?? text;
+        box.classList.remove("draft");
         renderAnswer(box, text, chunk.citations || []);
+        showGrounding(box, chunk.llmapp?.grounding);
         if (chunk.llmapp && !chunk.llmapp.answered) box.classList.add("unanswered");
         box.dataset.done = "true";
       }

@@ -43,7 +43,7 @@ def test_extractive_chat_condenses_by_rule_and_keeps_history(hits: list[Hit], tm
 
 def test_generator_condenses_with_the_condense_prompt(hits: list[Hit], tmp_path: Path) -> None:
     fake = FakeGenerator(replies=["It runs on a CPU [1].", "Complete question: \"Does llmapp run on a laptop?\"\n"
-                                  "extra line", "Yes [1]."])
+                                  "extra line", "Yes, it runs on a CPU [1]."])
     retriever = FixedRetriever(hits)
     chat = ChatChain(QAChain(retriever, fake), ChatHistory(tmp_path / "chat.sqlite"))
     chat.invoke("Does llmapp need a GPU?")
@@ -52,7 +52,7 @@ def test_generator_condenses_with_the_condense_prompt(hits: list[Hit], tmp_path:
     assert "User: Does llmapp need a GPU?" in condense_prompt and "Assistant: It runs on a CPU [1]." in condense_prompt
     assert "Follow-up question: And on a laptop?" in condense_prompt
     assert retriever.queries[-1] == "Does llmapp run on a laptop?"
-    assert answer.question == "And on a laptop?" and answer.text == "Yes [1]."
+    assert answer.question == "And on a laptop?" and answer.text == "Yes, it runs on a CPU [1]."
 
 
 def test_chinese_follow_up_gets_the_chinese_prompt(hits: list[Hit], tmp_path: Path) -> None:

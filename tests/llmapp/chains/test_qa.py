@@ -14,12 +14,12 @@ from tests.support.fixed_hits import FAQ, ZH, FixedRetriever, hit
 
 
 def test_passages_are_numbered_in_rank_order_and_cited(hits: list[Hit]) -> None:
-    fake = FakeGenerator(replies=["No GPU needed [1]; see also [3] and [9]."])
+    fake = FakeGenerator(replies=["Every default model runs on a CPU [1]. Grass is green [3][9]."])
     answer = QAChain(FixedRetriever(hits), fake).invoke("Does llmapp need a GPU?")
     prompt = fake.calls[0].messages[-1]["content"]
     first, second, third = ('<passage n="1">\nDoes llmapp', '<passage n="2">\n## 增量更新', '<passage n="3">\nGrass')
     assert prompt.index(first) < prompt.index(second) < prompt.index(third)
-    assert answer.text == "No GPU needed [1]; see also [3] and."
+    assert answer.text == "Every default model runs on a CPU [1]. Grass is green [3]."
     assert [(c.n, c.source, c.chunk_id) for c in answer.citations] == [(1, "faq.txt", 101), (3, "grass.txt", 103)]
     assert answer.answered and answer.language == "en" and len(answer.hits) == 3
 
@@ -111,9 +111,12 @@ def test_unmarked_answer_is_attributed_to_the_passage_it_came_from(hits: list[Hi
     copied = QAChain(FixedRetriever(hits), FakeGenerator(replies=["Every default model runs on a CPU."]))
     answer = copied.invoke("Does llmapp need a GPU?")
     assert [(c.n, c.attributed) for c in answer.citations] == [(1, True)]
-    assert answer.text == "Every default model runs on a CPU."  # the text is not changed
-    invented = QAChain(FixedRetriever(hits), FakeGenerator(replies=["Bananas are yellow fruit."]))
-    assert invented.invoke("Does llmapp need a GPU?").citations == []
+    assert answer.text == "Every default model runs on a CPU [1]."  # the words are not changed
+    assert answer.grounding == "generated" and answer.sentences[0].status == "reattributed"
+    invented = QAChain(FixedRetriever(hits), FakeGenerator(replies=["Bananas are yellow fruit."])).invoke(
+        "Does llmapp need a GPU?")
+    assert "Bananas" not in invented.text and invented.grounding == "extractive"
+    assert [s.status for s in invented.sentences][0] == "dropped"
 
 
 def test_passages_far_below_the_best_one_are_not_shown() -> None:

@@ -25,14 +25,17 @@ def test_ask_json(kb: Path) -> None:
     assert out["answered"] and out["backend"] == "extractive" and out["hits"]
     assert set(out["timings"]) == {"retrieve_ms", "first_token_ms", "total_ms", "tokens_per_s"}
     for cite in out["citations"]:
-        assert f"[{cite['n']}]" in out["answer"]
+        assert f"[{cite['n']}]" in out["answer"] and 0.0 < cite["support"] <= 1.0
+    assert out["grounding"] == "extractive"
+    shown = [s for s in out["sentences"] if s["status"] != "dropped"]
+    assert shown and all(s["support"] >= 0.5 and s["passage"] for s in shown)
 
 
 def test_ask_streams_answer_then_sources_in_chinese(kb: Path) -> None:
     result = CliRunner().invoke(app, ["ask", "熊猫吃什么？", "--kb", str(kb), "--backend", "extractive",
                                       "--mode", "lexical"])
     assert result.exit_code == 0, result.output
-    assert "竹子" in result.output and "Sources:" in result.output and "zh.txt" in result.output
+    assert "竹子" in result.output and "Sources (grounding: extractive):" in result.output and "zh.txt" in result.output
 
 
 def test_nothing_relevant(kb: Path) -> None:

@@ -75,3 +75,32 @@ def test_upload_ask_stream_and_open_citation(tmp_path: Path) -> None:
             page.screenshot(path=str(tmp_path / "web-page.png"), full_page=True)
             browser.close()
     assert (tmp_path / "web-page.png").stat().st_size > 10_000
+
+
+def test_verified_answer_replaces_the_streamed_draft(tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    from llmapp.generate import FakeGenerator
+    from tests.support.server_fixtures import build_hash_kb
+
+    home = tmp_path / "home"
+    home.mkdir()
+    build_hash_kb(home)
+    draft = "Pandas were first seen on the Moon in 1969 [1]."
+    app = create_app(Settings(home=home), ServerSettings(api_key=SecretStr(API_KEY)),
+                     generator=FakeGenerator(replies=[draft]))
+    with running(app) as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(locale="zh-CN")
+        page.goto(url + "/")
+        page.fill("#api-key", API_KEY)
+        page.dispatch_event("#api-key", "change")
+        expect(page.locator("#kb")).to_have_value("handbook")
+        page.fill("#question", "熊猫吃什么？")
+        page.click("#ask")
+        answer = page.locator("[data-testid=message-assistant][data-done=true]")
+        expect(answer).to_contain_text("竹子", timeout=30_000)
+        expect(answer).not_to_contain_text("Moon")
+        expect(answer).to_have_attribute("data-grounding", "extractive")
+        expect(answer.locator(".grounding-note")).to_contain_text("直接摘自文档")
+        browser.close()

@@ -1,0 +1,195 @@
+"""Grounding by construction: every sentence shown carries a citation to a passage that supports it.
+
+    draft (the generator's text) --split--> sentences --support check vs every passage-->
+        cited passage supports it         -> kept, "cited"
+        another passage supports it       -> kept, "reattributed" to that passage
+        none does (or it states nothing)  -> dropped
+    something kept                        -> grounding "generated"
+    else the extractive answer, checked   -> grounding "extractive" (its sentences are the passages' own)
+    else, or it is unrelated to the question -> grounding "none": "not found in the knowledge base" and the
+                                             closest passages
+
+A sentence in another language than the question is shown with its source, never silently: an English
+question answered from a Chinese passage reads "From a Chinese passage of FILE: ...".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from llmapp.chains.citations import check_citations
+from llmapp.chains.packing import Passage
+from llmapp.chains.support import Support, SupportCheck, content_terms, strip_markers
+from llmapp.generate.extractive import ExtractiveGenerator, Pick
+from llmapp.language import Language, detect_language, split_sentences
+
+Grounding = Literal["generated", "extractive", "none"]
+Status = Literal["cited", "reattributed", "dropped"]
+
+# An extractive answer that shares no content term with the question must be this similar to it (encoder
+# cosine) to count as an answer rather than "not found". Calibrated with bench/support_check.py.
+MIN_QUESTION_SIMILARITY = 0.55
+# A sentence adding fewer content terms than this to the question's own restates it.
+ECHO_NEW_TERMS = 2
+_MARKER = re.compile(r"\[(\d+)\]")
+_LEADING_MARKERS = re.compile(r"^(\s*\[\d+\])+")
+_CLOSING = re.compile(r"[.!?。！？]+[\"'”’」』）)]*$")
+_LANGUAGE_NAMES = {"en": {"en": "an English", "zh": "a Chinese"}, "zh": {"en": "英文", "zh": "中文"}}
+_NOT_FOUND = {
+    "en": "Not found in the knowledge base: no retrieved passage supports an answer. Closest passages: {closest}.",
+    "zh": "知识库中没有找到答案：检索到的资料都不能支持一个回答。最接近的资料：{closest}。",
+}
+
+
+@dataclass(frozen=True)
+class CheckedSentence:
+    text: str  # without citation markers
+    passage: int | None  # the passage it is shown with; None when dropped
+    status: Status
+    support: Support | None  # by `passage`, or by the best passage when dropped
+
+    def to_dict(self) -> dict[str, Any]:
+        detail = self.support.to_dict() if self.support else {"support": 0.0}
+        return {"text": self.text, "status": self.status, **detail, "passage": self.passage}
+
+
+@dataclass
+class Grounded:
+    text: str  # what is shown, with [n] after each run of sentences from passage n
+    grounding: Grounding
+    sentences: list[CheckedSentence] = field(default_factory=list)  # kept and dropped, in draft order
+
+    @property
+    def cited(self) -> list[int]:
+        kept = [s.passage for s in self.sentences if s.passage is not None]
+        return list(dict.fromkeys(n for n in kept if n is not None)) if self.grounding != "none" else []
+
+
+@dataclass
+class Grounder:
+    check: SupportCheck = field(default_factory=SupportCheck)
+    extractive: ExtractiveGenerator = field(default_factory=ExtractiveGenerator)
+
+    def ground(self, question: str, draft: str, passages: list[Passage], extractive_draft: bool = False) -> Grounded:
+        """The verified answer for `draft` over `passages` (numbered 1..n as the generator saw them)."""
+        language = detect_language(question)
+        checked = self.verify(draft, passages, question, verbatim=extractive_draft)
+        kept = [s for s in checked if s.passage is not None]
+        if kept:
+            mode: Grounding = "extractive" if extractive_draft else "generated"
+            return Grounded(compose(kept, passages, language, inside=not extractive_draft), mode, checked)
+        picks = [] if extractive_draft else self.extractive.select(question, [p.text for p in passages])
+        fallback = [s for s in self.verify(_render_picks(picks), passages, verbatim=True) if s.passage is not None]
+        if fallback and self._relevant(picks):
+            return Grounded(compose(fallback, passages, language), "extractive", checked + fallback)
+        return Grounded(not_found(passages, language), "none", checked)
+
+    def verify(self, draft: str, passages: list[Passage], question: str = "",
+               verbatim: bool = False) -> list[CheckedSentence]:
+        """Each draft sentence checked; `verbatim`: the sentences are the passages' own (extractive), so the
+        words decide and the encoder is not run (it could only add support)."""
+        sentences = draft_sentences(draft, len(passages))
+        if not sentences or not passages:
+            return []
+        check = replace(self.check, encoder=None) if verbatim else self.check
+        judged = check.judge([text for text, _ in sentences], [p.text for p in passages])
+        seen: set[str] = set()
+        asked = content_terms(question)
+        return [self._one(text, cited, supports, seen, asked)
+                for (text, cited), supports in zip(sentences, judged, strict=True)]
+
+    def _one(self, text: str, cited: list[int], supports: list[Support], seen: set[str],
+             asked: set[str]) -> CheckedSentence:
+        best = max(supports, key=lambda s: (self.check.supported(s), s.score))
+        key = "".join(sorted(content_terms(text)))
+        if key in seen or not self.check.supported(best) or states_nothing(text, asked):
+            return CheckedSentence(text, None, "dropped", best)
+        seen.add(key)
+        backing = [supports[n - 1] for n in cited if self.check.supported(supports[n - 1])]
+        if backing:
+            chosen = max(backing, key=_score)
+            return CheckedSentence(text, chosen.n, "cited", chosen)
+        return CheckedSentence(text, best.n, "reattributed", best)
+
+    def _relevant(self, picks: list[Pick]) -> bool:
+        return any(p.overlap or (p.similarity or 0.0) >= MIN_QUESTION_SIMILARITY for p in picks)
+
+
+def states_nothing(sentence: str, asked: set[str]) -> bool:
+    """A question ("What is LoRA?") or the question said back ("The ResNet 的设计初衷是解决什么问题") answers
+    nothing, however well the passage matches its words."""
+    if sentence.rstrip().endswith(("?", "？")):
+        return True
+    said = content_terms(sentence)
+    return bool(said) and len(said - asked) < ECHO_NEW_TERMS
+
+
+def _score(support: Support) -> float:
+    return support.score
+
+
+def draft_sentences(draft: str, passage_count: int) -> list[tuple[str, list[int]]]:
+    """The draft's sentences without markers, each with the passage numbers it cites. A marker that opens a
+    sentence ("... 方法。[1] 它...") belongs to the sentence before it."""
+    text = check_citations(draft, passage_count).text
+    out: list[tuple[str, list[int]]] = []
+    for sentence in split_sentences(text):
+        lead = _LEADING_MARKERS.match(sentence)
+        if lead and out:
+            out[-1][1].extend(int(n) for n in _MARKER.findall(lead.group(0)))
+            sentence = sentence[lead.end():].strip()
+        clean = strip_markers(sentence)
+        if clean:
+            out.append((clean, [int(n) for n in _MARKER.findall(sentence)]))
+    return out
+
+
+def compose(kept: list[CheckedSentence], passages: list[Passage], language: Language, inside: bool = False) -> str:
+    """Kept sentences in order, `[n]` after each run from passage n (`inside`: before its closing punctuation,
+    as generators write it); a run in another language than the question's names its source."""
+    runs: list[tuple[int, list[str]]] = []
+    for sentence in kept:
+        assert sentence.passage is not None
+        if runs and runs[-1][0] == sentence.passage:
+            runs[-1][1].append(sentence.text)
+        else:
+            runs.append((sentence.passage, [sentence.text]))
+    parts = [_run_text(n, texts, passages[n - 1].hit.source, language, inside) for n, texts in runs]
+    return _join(parts)
+
+
+def _run_text(n: int, texts: list[str], source: str, language: Language, inside: bool) -> str:
+    body = _join(texts)
+    closing = _CLOSING.search(body) if inside else None
+    cited = f"{body[: closing.start()]} [{n}]{closing.group(0)}" if closing else f"{body} [{n}]"
+    spoken = detect_language(body)
+    if spoken == language:
+        return cited
+    name = _LANGUAGE_NAMES[language][spoken]
+    if language == "zh":
+        return f"（以下摘自 {source} 的{name}资料）{cited}"
+    return f"From {name} passage of {source}: {cited}"
+
+
+def _join(parts: list[str]) -> str:
+    text = ""
+    for part in parts:  # Chinese sentences follow each other without a space
+        glue = "" if not text or re.match(r"[\u3400-\u9fff。！？；：”」）]", text[-1]) else " "
+        text += glue + part
+    return text
+
+
+def _render_picks(picks: list[Pick]) -> str:
+    return " ".join(f"{p.text} [{p.passage}]" for p in picks)
+
+
+def not_found(passages: list[Passage], language: Language) -> str:
+    closest = ", ".join(f"{p.hit.source} ({_snippet(p.text)})" for p in passages[:3]) or "-"
+    return _NOT_FOUND[language].format(closest=closest)
+
+
+def _snippet(text: str, size: int = 40) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= size else flat[:size] + "…"

@@ -1,0 +1,122 @@
+"""Candidate answer sentences of a passage, and what kind of answer a question asks for.
+
+A passage is read line by line first: a short line without closing punctuation is a heading ("LoRA是什么",
+"## Setup", "2. 核心概念与联系"), never an answer but a cue that the lines under it answer it; a line that looks
+like code (`def f(x):`, `x = torch.randn(1, 3)`) is code; page furniture and ads ("1,152次阅读", "扫码领取",
+"Subscribe now") are boilerplate. The remaining lines are split into sentences; a sentence with fewer than
+`MIN_TERMS` content terms is a fragment. Chinese lines are never glued to a heading above them, which is how
+"LoRA是什么LoRA模型,全称为..." used to become one "sentence".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from llmapp.language import Language, detect_language, is_heading, split_sentences
+
+Kind = Literal["text", "heading", "code", "boilerplate", "fragment"]
+QuestionType = Literal["number", "time", "person", "definition", "reason", "code", "other"]
+
+MIN_TERMS = 2  # "No.", "1." and "缺点:" are fragments; "English and Chinese." is an answer
+_HEADING_CHARS = 32  # a line this short (characters) without closing punctuation is a heading
+_CLOSING = tuple("。！？；：.!?;:,，、）)”\"'")
+_CODE = re.compile(
+    r"^\s*(def |class |import |from \S+ import |return\b|print\(|for \S+ in |if .+:$|elif |else:|with .+:$|@\w+)"
+    r"|^\s*[\w.\[\]]+\s*[+\-*/]?=\s*[\w.\[\]'\"(]"
+    r"|^\s*[})\]]+[;,]?\s*$|;\s*$|^\s*(#|//)\s*\w"
+)
+_BOILERPLATE = re.compile(
+    r"\d[\d,]*\s*次(阅读|浏览|播放)|没有评论|阅读原文|扫码|二维码|关注(我们|公众号)|点赞|收藏|转发|免费领取|领取|"
+    r"版权所有|copyright|all rights reserved|subscribe|sign up|click here|cookie|advertisement|上一篇|下一篇|"
+    r"学习资料|资料包|加群|微信|私信",
+    re.IGNORECASE,
+)
+_ENDS_BLOCK = ("。", "！", "？", "；", ":", "：")  # a line ending so does not run on into the next
+_INNER_PUNCT = re.compile(r"[，、；]|[,;](?!\d)")  # "ReLU是一种激活函数,其输出为" runs on; "1,152" is not a pause
+_LIST_MARK = re.compile(r"^\s*(?:[-*•·]|\d{1,2}[.、)]|[（(]\d{1,2}[)）])\s*")
+_CODE_WORDS = re.compile(r"代码|示例|实现|怎么写|code|example|implement|snippet|function", re.IGNORECASE)
+_TYPE_CUES: tuple[tuple[QuestionType, re.Pattern[str]], ...] = (
+    ("time", re.compile(r"哪一?年|什么时候|何时|哪天|when\b|what year|which year", re.IGNORECASE)),
+    ("number", re.compile(r"多少|几个|几种|多大|多长|how (many|much|long|large|big)", re.IGNORECASE)),
+    ("person", re.compile(r"谁|哪家|哪个(公司|机构|团队)|who\b|which (company|team|organi[sz]ation)", re.IGNORECASE)),
+    ("reason", re.compile(r"为什么|为何|原因|why\b", re.IGNORECASE)),
+    ("definition", re.compile(r"是什么|什么是|指什么|含义|核心思想|what (is|are|does)\b|define", re.IGNORECASE)),
+)
+_ANSWER_SHAPES: dict[QuestionType, re.Pattern[str]] = {
+    "time": re.compile(r"(1[89]|20)\d\d\s*年?|\b(19|20)\d\d\b"),
+    "number": re.compile(r"\d"),
+    "person": re.compile(r"[A-Z][a-z]+|公司|大学|团队|研究|中心|实验室|百度|谷歌|微软|伯克利|Google|Facebook|OpenAI"),
+    "reason": re.compile(r"因为|由于|为了|从而|所以|旨在|because|so that|in order to|to avoid", re.IGNORECASE),
+    "definition": re.compile(r"是|指|称为|一种|is an?\b|are\b|refers to|means", re.IGNORECASE),
+    "code": re.compile(r"."),
+}
+
+
+@dataclass(frozen=True)
+class Line:
+    text: str
+    kind: Kind
+
+
+def classify_line(line: str) -> Kind:
+    stripped = line.strip()
+    if _BOILERPLATE.search(stripped):
+        return "boilerplate"
+    if _CODE.search(stripped):
+        return "code"
+    body = _LIST_MARK.sub("", stripped)
+    short = len(body) <= _HEADING_CHARS and not body.endswith(_CLOSING) and not _INNER_PUNCT.search(body)
+    if is_heading(stripped) or short:
+        return "heading"
+    return "text"
+
+
+def passage_lines(passage: str) -> list[Line]:
+    """Non-empty lines with their kind; consecutive text lines joined into one block (a wrapped paragraph)."""
+    lines: list[Line] = []
+    for raw in passage.splitlines():
+        if not raw.strip():
+            continue
+        kind = classify_line(raw)
+        if kind == "text" and lines and lines[-1].kind == "text" and not lines[-1].text.endswith(_ENDS_BLOCK):
+            lines[-1] = Line(lines[-1].text + "\n" + raw.strip(), "text")
+        else:
+            lines.append(Line(raw.strip(), kind))
+    return lines
+
+
+def candidate_sentences(passage: str, want_code: bool = False) -> list[tuple[str, Kind]]:
+    """The passage's sentences in order, each with its kind: text sentences, and headings kept as cues."""
+    out: list[tuple[str, Kind]] = []
+    for line in passage_lines(passage):
+        if line.kind == "text":
+            out.extend((_LIST_MARK.sub("", s), "text") for s in split_sentences(line.text))
+        elif line.kind == "code" and want_code:
+            out.append((line.text, "text"))
+        else:
+            out.append((line.text, line.kind))
+    return out
+
+
+def question_type(question: str) -> QuestionType:
+    if asks_for_code(question):
+        return "code"
+    for kind, cue in _TYPE_CUES:
+        if cue.search(question):
+            return kind
+    return "other"
+
+
+def asks_for_code(question: str) -> bool:
+    return bool(_CODE_WORDS.search(question))
+
+
+def has_answer_shape(sentence: str, kind: QuestionType) -> bool:
+    shape = _ANSWER_SHAPES.get(kind)
+    return bool(shape and shape.search(sentence))
+
+
+def sentence_language(sentence: str) -> Language:
+    return detect_language(sentence)

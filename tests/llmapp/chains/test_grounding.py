@@ -1,0 +1,99 @@
+"""Grounding: unsupported sentences dropped or re-attributed, the extractive fallback, "none" with the closest
+passages, markers inside passages neutralised, the language of an answer from another language's passage."""
+
+from __future__ import annotations
+
+from llmapp.chains import QAChain
+from llmapp.chains.grounding import Grounder, draft_sentences
+from llmapp.chains.packing import Passage
+from llmapp.chains.support import SupportCheck, lexical_support, missing_facts
+from llmapp.generate import FakeGenerator
+from tests.support.fixed_hits import FixedRetriever, hit
+from tests.support.ground_passages import DISTILLATION, GAN, GPT3, LORA
+
+
+def _chain(reply: str, *texts: str) -> QAChain:
+    hits = [hit(n, text, f"doc{n}.txt") for n, text in enumerate(texts, start=1)]
+    return QAChain(FixedRetriever(hits), FakeGenerator(replies=[reply]), min_relative_score=0.0)
+
+
+def _passages(*texts: str) -> list[Passage]:
+    return [Passage(n, hit(n, text, f"doc{n}.txt"), text, False) for n, text in enumerate(texts, start=1)]
+
+
+def test_invented_sentence_is_dropped_and_supported_one_kept() -> None:
+    reply = "LoRA的核心思想是通过引入低秩矩阵来近似模型中的大矩阵变化 [1]。它由Google在2015年提出 [1]。"
+    answer = _chain(reply, LORA, GAN).invoke("LoRA 的核心思想是什么？")
+    assert answer.grounding == "generated"
+    assert answer.text == "LoRA的核心思想是通过引入低秩矩阵来近似模型中的大矩阵变化 [1]。"
+    statuses = [(s.status, s.passage) for s in answer.sentences]
+    assert statuses == [("cited", 1), ("dropped", None)]
+    assert answer.sentences[1].support is not None and "2015" in answer.sentences[1].support.missing
+    assert [c.n for c in answer.citations] == [1] and answer.citations[0].support == answer.sentences[0].support.score
+
+
+def test_sentence_citing_the_wrong_passage_is_reattributed() -> None:
+    answer = _chain("The first GAN was proposed in 2014 by Ian Goodfellow [1].", LORA, GAN).invoke("Who proposed GAN?")
+    assert answer.grounding == "generated"  # names and the year are in passage 2, the words "proposed GAN" too
+    assert answer.sentences[0].status == "reattributed" and answer.sentences[0].passage == 2
+    assert answer.text.endswith("[2].") and [(c.n, c.attributed) for c in answer.citations] == [(2, True)]
+
+
+def test_nothing_supported_falls_back_to_the_extractive_answer() -> None:
+    reply = "LoRa 是一个无法导致生成式模型的技末，所以loa_gen.py 和loa_model.py 都支持了 LoA的生成式模型 [2]。"
+    answer = _chain(reply, LORA, GAN).invoke("LoRA 的核心思想是什么？")
+    assert answer.grounding == "extractive" and answer.answered
+    assert "LoRA的核心思想是通过引入低秩矩阵" in answer.text and "LoRa 是一个" not in answer.text
+    assert "LoRA是什么" not in answer.text  # the heading is not an answer
+    assert [c.n for c in answer.citations] == [1]
+    assert answer.sentences[0].status == "dropped" and answer.sentences[-1].status == "cited"
+
+
+def test_unrelated_question_gets_none_with_the_closest_passages() -> None:
+    answer = _chain("Bananas are yellow [1].", LORA, GAN).invoke("How tall is Mount Everest?")
+    assert answer.grounding == "none" and not answer.answered and answer.citations == []
+    assert answer.text.startswith("Not found in the knowledge base") and "doc1.txt" in answer.text
+    zh = _chain("香蕉是黄色的 [1]。", GPT3).invoke("珠穆朗玛峰有多高？")
+    assert zh.grounding == "none" and zh.text.startswith("知识库中没有找到答案") and "doc1.txt" in zh.text
+
+
+def test_repeated_and_empty_sentences_are_dropped() -> None:
+    reply = "GPT-3具有1750亿个参数 [1]。GPT-3具有1750亿个参数 [1]。是的 [1]。"
+    answer = _chain(reply, GPT3).invoke("GPT-3 有多少个参数？")
+    assert answer.text == "GPT-3具有1750亿个参数 [1]。"
+    assert [s.status for s in answer.sentences] == ["cited", "dropped", "dropped"]
+
+
+def test_changed_number_is_not_supported() -> None:
+    assert missing_facts("GPT-3 has 175 billion parameters", GPT3) == ("175",)
+    assert missing_facts("GPT-3具有1750亿个参数", GPT3) == ()
+    check = SupportCheck()
+    changed = check.judge(["GPT-3具有1850亿个参数。"], [GPT3])[0][0]
+    assert not check.supported(changed) and changed.missing == ("1850",)
+
+
+def test_copied_clause_with_an_invented_tail_is_not_supported() -> None:
+    invented = "知识蒸馏是一种通过训练一个较小的学生模型来模仿大模型的行为，以便使用自动驾驶的方式进行精神训练。"
+    copied = "知识蒸馏是一种通过训练一个较小的学生模型来模仿大模型的行为，从而达到模型压缩的技术。"
+    assert lexical_support(invented, DISTILLATION) < 0.5 < lexical_support(copied, DISTILLATION)
+
+
+def test_english_answer_from_a_chinese_passage_names_its_source() -> None:
+    grounded = Grounder().ground("How many parameters does GPT-3 have?", "I think it is big.", _passages(GPT3))
+    assert grounded.grounding == "extractive"
+    assert grounded.text.startswith("From a Chinese passage of doc1.txt: ") and "1750亿" in grounded.text
+    zh = Grounder().ground("知识蒸馏是什么？", "不知道。", _passages(
+        "Knowledge distillation trains a small student model to imitate a large teacher model (知识蒸馏)."))
+    assert zh.text.startswith("（以下摘自 doc1.txt 的英文资料）")
+
+
+def test_markers_in_passages_cannot_forge_citations() -> None:
+    chain = _chain("GPT-3具有1750亿个参数 [1]。", GPT3 + " 参见 [2]。")
+    chain.invoke("GPT-3 有多少个参数？")
+    prompt = chain.generator.calls[0].messages[-1]["content"]  # type: ignore[attr-defined]
+    assert "参见 (2)" in prompt and "参见 [2]" not in prompt
+
+
+def test_markers_opening_a_sentence_belong_to_the_one_before() -> None:
+    assert draft_sentences("LoRA uses low-rank matrices. [1] It is cheap [2].", 2) == [
+        ("LoRA uses low-rank matrices.", [1]), ("It is cheap.", [2])]

@@ -1,0 +1,77 @@
+"""The extractive backend's sentence choice: headings, code, page furniture and fragments are not answers;
+the question's language wins when a passage has it; an encoder's similarity counts; both languages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from llmapp.generate.extractive import ExtractiveGenerator, render
+from llmapp.generate.sentences import candidate_sentences, classify_line, question_type
+from tests.support.ground_passages import DISTILLATION, EN_DISTILLATION, GAN, GPT3, LORA
+
+
+def _answer(question: str, *passages: str) -> str:
+    return render(ExtractiveGenerator().select(question, list(passages)))
+
+
+def test_heading_is_a_cue_not_an_answer_zh() -> None:
+    text = _answer("LoRA 的核心思想是什么？", LORA, GAN)
+    assert "LoRA的核心思想是通过引入低秩矩阵" in text and text.endswith("[1]")
+    assert "LoRA是什么" not in text and "Goodfellow" not in text
+
+
+def test_code_is_skipped_unless_asked() -> None:
+    text = _answer("What is knowledge distillation?", EN_DISTILLATION)
+    assert text.startswith("Knowledge distillation trains a small student model") and "def " not in text
+    assert "Subscribe" not in text
+    zh = _answer("什么是知识蒸馏？", DISTILLATION)
+    assert zh.startswith("知识蒸馏是一种通过训练一个较小的学生模型") and "import" not in zh and "def " not in zh
+    asked = _answer("distillation_loss 函数的代码怎么写？", DISTILLATION)
+    assert "def distillation_loss" in asked
+
+
+def test_page_furniture_and_fragments_are_not_candidates() -> None:
+    kinds = dict(candidate_sentences(GPT3))
+    assert kinds["1,152次阅读"] == "boilerplate" and kinds["没有评论"] == "boilerplate" and kinds["GPT-3"] == "heading"
+    assert classify_line("x = torch.randn(1, 3, 224, 224)") == "code"
+    assert classify_line("import torch.nn.functional as F") == "code"
+    assert classify_line("ReLU是一种简单且高效的激活函数,其输出为") == "text"
+    assert _answer("GPT-3 有多少个参数？", GPT3).startswith("GPT-3(Generative Pre-trained Transformer 3)是OpenAI")
+
+
+def test_question_type_prefers_the_sentence_of_the_right_shape() -> None:
+    assert question_type("GoogLeNet 是哪一年提出的？") == "time" and question_type("How many layers?") == "number"
+    assert question_type("Who proposed GAN?") == "person" and question_type("LoRA 是什么？") == "definition"
+    assert "2014年" in _answer("GAN 是哪一年提出的？", GAN)
+
+
+def test_the_question_language_wins_when_a_passage_has_it() -> None:
+    en = _answer("What is knowledge distillation?", DISTILLATION, EN_DISTILLATION)
+    assert en.startswith("Knowledge distillation trains") and en.endswith("[2]")
+    zh = _answer("什么是知识蒸馏？", EN_DISTILLATION, DISTILLATION)
+    assert zh.startswith("知识蒸馏是一种") and zh.endswith("[2]")
+
+
+class _TopicEncoder:
+    """Embeds a text on two axes: mentions of students, mentions of anything else."""
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return np.array([[t.count("student") + 0.01, 1.0 - min(t.count("student"), 1)] for t in texts])
+
+
+def test_encoder_similarity_moves_the_choice() -> None:
+    passage = "Distillation needs a teacher model.\nA student model learns from the teacher model's outputs."
+    plain = ExtractiveGenerator(max_sentences=1).select("Which model learns?", [passage])
+    guided = ExtractiveGenerator(max_sentences=1, encoder=_TopicEncoder()).select("What does the student do?",
+                                                                                  [passage])
+    assert guided[0].text.startswith("A student model") and guided[0].similarity is not None
+    assert plain[0].similarity is None
+
+
+def test_long_chinese_sentence_is_cut_to_the_budget_not_lost() -> None:
+    passage = ("纽西兰鸡毛松是一种生长于新西兰的罗汉松科常绿乔木，树高可达五十米，"
+               "树干笔直，木材坚硬耐用，过去常被用来建造房屋。")
+    text = "".join(ExtractiveGenerator().answer("纽西兰鸡毛松有多高？", [passage], max_tokens=20))
+    assert text and passage.startswith(text.strip())  # a single unspaced sentence once yielded nothing
