@@ -101,7 +101,8 @@ def chat(
     conversation: Annotated[str, typer.Option(help="Conversation id: history is kept per id.")] = "default",
     history: Annotated[Path | None, typer.Option(help="History database (default: HOME/chat.sqlite).")] = None,
 ) -> None:
-    """Chat with a knowledge base: follow-up questions, streaming; /sources, /reset, /exit."""
+    """Chat with a knowledge base: follow-up questions, streaming; Ctrl-C cancels an answer; /sources, /reset,
+    /exit (or Ctrl-D)."""
     from llmapp.chains import ChatChain, ChatHistory
 
     settings = settings_from(device=device)
@@ -120,7 +121,7 @@ def chat(
             elif line == "/sources":
                 _print_sources(last) if last else typer.echo("no answer yet", err=True)
             elif line:
-                last = _answer(session.run(line, conversation), stream=True)
+                last = _cancellable(session.run(line, conversation)) or last
     finally:
         session.history.close()
         _close(qa.retriever)
@@ -187,6 +188,17 @@ def _answer(parts: Any, stream: bool) -> Answer:
         sys.stdout.write("\n")
     assert final is not None, "a chain always ends with a final answer"
     return final
+
+
+def _cancellable(parts: Any) -> Answer | None:
+    """Stream one chat answer; Ctrl-C stops it (nothing is stored in the history) and the prompt returns."""
+    try:
+        return _answer(parts, stream=True)
+    except KeyboardInterrupt:
+        parts.close()  # ends the generation now (the transformers worker thread too), not at garbage collection
+        sys.stdout.write("\n")
+        typer.secho("(cancelled; /exit or Ctrl-D to quit)", fg=typer.colors.YELLOW, err=True)
+        return None
 
 
 def _print_sources(answer: Answer) -> None:
