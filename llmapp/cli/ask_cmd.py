@@ -43,6 +43,9 @@ MaxTokensOpt = Annotated[int, typer.Option(help="Longest answer, in tokens.")]
 TemperatureOpt = Annotated[float, typer.Option(help="0 = greedy (deterministic).")]
 PromptsOpt = Annotated[Path | None, typer.Option(help="Folder of prompt templates overriding the shipped ones.")]
 DeviceOpt = Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 (transformers backend).")]
+ThreadsOpt = Annotated[int | None, typer.Option(
+    min=1, help="CPU threads for generation [default: $LLMAPP_THREADS, llmapp.yaml, else the free cores].",
+    show_default=False)]
 
 
 def register(app: typer.Typer) -> None:
@@ -60,6 +63,7 @@ def ask(
     base_url: BaseUrlOpt = None,
     api_key: ApiKeyOpt = None,
     device: DeviceOpt = None,
+    threads: ThreadsOpt = None,
     k: KOpt = 5,
     min_score: MinScoreOpt = None,
     min_relative_score: RelativeOpt = None,
@@ -70,9 +74,9 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer, citations, hits and timings.")] = False,
 ) -> None:
     """Answer a question from a knowledge base, streaming the answer, then its numbered sources."""
-    settings = settings_from(device=device)
+    settings = settings_from(device=device, threads=threads)
     chain = _qa_chain(settings, kb, k, (min_score, min_relative_score), mode, prompts, max_tokens, temperature,
-                      _generator_config(backend, model, adapter, base_url, api_key, device or settings.device))
+                      _generator_config(settings, backend, model, adapter, base_url, api_key))
     try:
         final = _answer(chain.run(question), stream=not as_json)
     finally:
@@ -91,6 +95,7 @@ def chat(
     base_url: BaseUrlOpt = None,
     api_key: ApiKeyOpt = None,
     device: DeviceOpt = None,
+    threads: ThreadsOpt = None,
     k: KOpt = 5,
     min_score: MinScoreOpt = None,
     min_relative_score: RelativeOpt = None,
@@ -105,9 +110,9 @@ def chat(
     /exit (or Ctrl-D)."""
     from llmapp.chains import ChatChain, ChatHistory
 
-    settings = settings_from(device=device)
+    settings = settings_from(device=device, threads=threads)
     qa = _qa_chain(settings, kb, k, (min_score, min_relative_score), mode, prompts, max_tokens, temperature,
-                   _generator_config(backend, model, adapter, base_url, api_key, device or settings.device))
+                   _generator_config(settings, backend, model, adapter, base_url, api_key))
     session = ChatChain(qa, ChatHistory(history or settings.home / "chat.sqlite"))
     typer.secho(f"chatting with {kb} ({qa.generator.name}: {qa.generator.model}); /sources /reset /exit",
                 fg=typer.colors.BLUE, err=True)
@@ -146,12 +151,12 @@ def list_models(
         typer.echo(f"    {info.location}" + (f"  ({info.note})" if info.note else ""))
 
 
-def _generator_config(backend: str | None, model: str | None, adapter: Path | None, base_url: str | None,
-                      api_key: str | None, device: str | None) -> Any:
+def _generator_config(settings: Settings, backend: str | None, model: str | None, adapter: Path | None,
+                      base_url: str | None, api_key: str | None) -> Any:
     from llmapp.generate import GeneratorConfig
 
     return GeneratorConfig(backend=backend, model=model, adapter=adapter, base_url=base_url, api_key=api_key,
-                           device=device)
+                           device=settings.device, threads=settings.threads)
 
 
 def _qa_chain(settings: Settings, kb: str, k: int, floors: tuple[float | None, float | None], mode: str,

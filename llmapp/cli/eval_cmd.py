@@ -114,7 +114,7 @@ def qa(
         kb = str(ingest_cached(corpus, corpus.parent, settings.embedder, settings.chunk_tokens,
                                settings.chunk_overlap, settings.device, progress=True))
     generator = open_generator(GeneratorConfig(backend=backend, model=model, adapter=adapter, base_url=base_url,
-                                               device=settings.device))
+                                               device=settings.device, threads=settings.threads))
     retriever = open_retriever(settings, kb, min_score=min_score, mode=mode)
     chain = QAChain(retriever, generator, k=k, options=replace(QA_OPTIONS, max_tokens=max_tokens))
     if min_relative_score is not None:
