@@ -17,6 +17,7 @@ from typing import Any
 
 from llmapp.errors import ModelError
 from llmapp.generate.base import Message, options_from, stop_at, validate_messages
+from llmapp.generate.choices import causal_lm_choice_logprobs
 from llmapp.generate.models import resolve_model
 from llmapp.generate.registry import GeneratorConfig
 from llmapp.generate.threads import default_threads
@@ -48,6 +49,11 @@ class TransformersGenerator:
 
     def count_tokens(self, text: str) -> int:
         return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def choice_logprobs(self, messages: list[Message], choices: list[str]) -> list[float]:
+        """Mean log-probability of each choice as the reply (see `llmapp.generate.choices`)."""
+        validate_messages(messages)
+        return causal_lm_choice_logprobs(self._model, self._tokenizer, messages, choices)
 
     def generate(self, messages: list[Message], **opts: Any) -> str:
         return "".join(self.stream(messages, **opts))

@@ -16,6 +16,7 @@ from typing import Any
 
 from llmapp.errors import DependencyMissing, ModelError
 from llmapp.generate.base import Message, options_from, stop_at, validate_messages
+from llmapp.generate.choices import llama_choice_logprobs
 from llmapp.generate.models import resolve_model
 from llmapp.generate.registry import GeneratorConfig
 from llmapp.generate.threads import default_threads
@@ -45,6 +46,11 @@ class LlamaCppGenerator:
 
     def count_tokens(self, text: str) -> int:
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def choice_logprobs(self, messages: list[Message], choices: list[str]) -> list[float]:
+        """Mean log-probability of each choice as the reply (see `llmapp.generate.choices`)."""
+        validate_messages(messages)
+        return llama_choice_logprobs(self._llama, messages, choices)
 
     def generate(self, messages: list[Message], **opts: Any) -> str:
         return "".join(self.stream(messages, **opts))
