@@ -1,12 +1,15 @@
 """finetune's exceptions: each one is a problem the user can fix, and the message says how.
 
-`finetune` never imports `llmapp`; the `llmapp` CLI catches `FinetuneError` and prints it as one line.
+`finetune` never imports `llmapp`; `FinetuneError` derives from `llmcommon.errors.UserError`, which the `llmapp`
+CLI prints as one line and the server answers with a 4xx status.
 """
 
 from __future__ import annotations
 
+from llmcommon.errors import UserError
 
-class FinetuneError(Exception):
+
+class FinetuneError(UserError):
     """Base class for every error this package raises on purpose."""
 
 

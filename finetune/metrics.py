@@ -4,12 +4,10 @@ ROUGE-L (LCS-based F-measure) and exact match; recall@k and MRR for retrieval pa
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-_WORD = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[^\W_]+", re.UNICODE)
+from llmcommon.cjk import terms
 
 
 def classification_metrics(gold: Sequence[int], predicted: Sequence[int], labels: Sequence[str]) -> dict[str, Any]:
@@ -37,7 +35,7 @@ def classification_metrics(gold: Sequence[int], predicted: Sequence[int], labels
 
 def _tokens(text: str) -> list[str]:
     """Lower-cased words; each CJK character is one token (ROUGE on Chinese without a segmenter)."""
-    return _WORD.findall(text.lower())
+    return terms(text)
 
 
 def _lcs(a: list[str], b: list[str]) -> int:

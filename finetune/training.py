@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from finetune import rundir
 from finetune.config import Job
 from finetune.errors import RunFolderError
 from finetune.tasks.base import Prepared
+from llmcommon.cpu import cpu_has_bf16
 
 logger = logging.getLogger(__name__)
 progress_logger = logging.getLogger("finetune.progress")
@@ -36,18 +36,6 @@ def use_bf16(setting: str | bool) -> bool:
     if torch.cuda.is_available():
         return bool(torch.cuda.is_bf16_supported())
     return cpu_has_bf16()
-
-
-def cpu_has_bf16() -> bool:
-    """True on x86 CPUs with avx512_bf16 or AMX (from /proc/cpuinfo; False where there is none).
-
-    The same check as `ingest.embed.cpu_has_bf16`, kept apart on purpose: `finetune` and `ingest` never import
-    each other (ARCHITECTURE.md)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
 
 
 def _accelerator() -> bool:

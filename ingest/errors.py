@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from llmcommon.errors import UserError
 
-class IngestError(Exception):
+
+class IngestError(UserError):
     """Base class: something about the input or the knowledge base that the user can fix."""
 
 

@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from llmcommon.cjk import IDEOGRAPH, IDEOGRAPHS
+
 TOKENIZER_VERSION = "jieba-search+snowball-en/1"
 
-_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_TOKEN_RUN = re.compile(rf"[{_CJK}]+|[A-Za-z0-9]+(?:['’][A-Za-z]+)?")
-_IS_CJK = re.compile(rf"[{_CJK}]")
+_TOKEN_RUN = re.compile(rf"[{IDEOGRAPHS}]+|[A-Za-z0-9]+(?:['’][A-Za-z]+)?")
 _EN_STOP = frozenset(
     "a an and are as at be but by for from has have in into is it its of on or that the their this to was "
     "were will with what which who how when where why do does did can".split()
@@ -52,7 +52,7 @@ def tokenize(text: str) -> list[str]:
     stem = _stemmer().stemWord
     for match in _TOKEN_RUN.finditer(text):
         run = match.group()
-        if _IS_CJK.match(run):
+        if IDEOGRAPH.match(run):
             tokens.extend(t for t in _jieba().cut_for_search(run) if t.strip() and t not in _ZH_STOP)
         else:
             word = run.lower()

@@ -16,7 +16,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from llmcommon.version import package_version
+
+__version__ = package_version()
 
 _EXPORTS = {
     # configuration and errors

@@ -1,13 +1,16 @@
 """llmapp's exceptions. Library code raises them; the CLI maps them to exit codes, the server to HTTP statuses.
 
-Errors from `ingest` (ingest.errors.IngestError) and `finetune` are treated the same way at the edges:
-those packages never import llmapp, so they keep their own small hierarchies.
+Errors from `ingest` (ingest.errors.IngestError) and `finetune` (finetune.errors.FinetuneError) are treated the
+same way at the edges: all three base classes derive from `llmcommon.errors.UserError`, the one type the CLI and
+the server catch.
 """
 
 from __future__ import annotations
 
+from llmcommon.errors import UserError
 
-class LlmappError(Exception):
+
+class LlmappError(UserError):
     """Base class: a problem the user can fix; the message says how."""
 
 

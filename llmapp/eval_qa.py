@@ -22,10 +22,9 @@ from typing import Any
 from llmapp.chains.answer import Answer
 from llmapp.errors import ConfigError
 from llmapp.language import detect_language
+from llmcommon.cjk import has_ideographs, terms
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
-_MIXED_TOKEN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]|[A-Za-z0-9]+")
 
 
 @dataclass(frozen=True)
@@ -66,8 +65,8 @@ def read_squad(path: Path, limit: int | None = None) -> list[QAItem]:
 def answer_tokens(text: str) -> list[str]:
     """Words for English, characters (and whole Latin words) for Chinese, after normalisation."""
     text = unicodedata.normalize("NFKC", text).lower()
-    if _CJK.search(text):
-        return _MIXED_TOKEN.findall(text)
+    if has_ideographs(text):
+        return terms(text)
     text = "".join(ch for ch in text if ch not in string.punctuation)
     return _ARTICLES.sub(" ", text).split()
 

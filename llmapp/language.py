@@ -1,7 +1,8 @@
 """Which language a question is in (Chinese or English) and sentence splitting for both.
 
 The choice drives which prompt template is used and which "nothing relevant found" message is shown, so it
-must be cheap and deterministic: a text whose letters are at least 20% CJK ideographs counts as Chinese
+must be cheap and deterministic: a text whose letters are at least 20% CJK ideographs (`llmcommon.cjk`) counts as
+Chinese
 (a Chinese question with a product name such as "llmapp 支持哪些格式" is still Chinese).
 """
 
@@ -10,11 +11,11 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+from llmcommon.cjk import IDEOGRAPH_OR_PUNCTUATION, count_ideographs, has_ideographs
+
 Language = Literal["en", "zh"]
 LANGUAGES: tuple[Language, ...] = ("en", "zh")
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_CJK_OR_PUNCT = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
 _LETTER = re.compile(r"[A-Za-z\u00c0-\u024f]")
 _ZH_SHARE = 0.2
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s")
@@ -32,7 +33,7 @@ _BOUNDARY = re.compile(
 
 def detect_language(text: str) -> Language:
     """"zh" when CJK ideographs make up at least 20% of the letters, else "en"."""
-    cjk = len(_CJK.findall(text))
+    cjk = count_ideographs(text)
     if cjk == 0:
         return "en"
     latin_words = len(re.findall(r"[A-Za-z\u00c0-\u024f]+", text))
@@ -71,7 +72,7 @@ def _blocks(text: str) -> list[str]:
 
 
 def _tidy(piece: str) -> str:
-    return _join_cjk_lines(piece) if _CJK.search(piece) else " ".join(piece.split())
+    return _join_cjk_lines(piece) if has_ideographs(piece) else " ".join(piece.split())
 
 
 def is_heading(sentence: str) -> bool:
@@ -83,10 +84,10 @@ def _join_cjk_lines(piece: str) -> str:
     lines = [line.strip() for line in piece.splitlines() if line.strip()]
     joined = lines[0] if lines else ""
     for line in lines[1:]:
-        glue = "" if _CJK_OR_PUNCT.match(line[:1]) or _CJK_OR_PUNCT.match(joined[-1:]) else " "
+        glue = "" if IDEOGRAPH_OR_PUNCTUATION.match(line[:1]) or IDEOGRAPH_OR_PUNCTUATION.match(joined[-1:]) else " "
         joined += glue + line
     return " ".join(joined.split(" ")).strip()
 
 
 def has_letters(text: str) -> bool:
-    return bool(_CJK.search(text) or _LETTER.search(text))
+    return bool(has_ideographs(text) or _LETTER.search(text))

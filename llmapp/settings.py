@@ -5,7 +5,6 @@ Build it once at the edge (`Settings.load(...)`) and pass it down; nothing reads
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,9 +18,9 @@ from pydantic_settings import (
 )
 
 from llmapp.errors import ConfigError, NotFoundError
+from llmcommon.names import is_kb_name
 
 CONFIG_FILE = "llmapp.yaml"
-_KB_NAME = re.compile(r"^\w[\w.-]{0,63}$")  # Unicode letters too: 员工手册 is a fine name
 
 
 def default_home() -> Path:
@@ -84,7 +83,7 @@ class Settings(BaseSettings):
         looks_like_path = "/" in kb or "\\" in kb or kb.startswith(".") or kb.startswith("~")
         if looks_like_path:
             path = Path(kb).expanduser()
-        elif _KB_NAME.match(kb):
+        elif is_kb_name(kb):
             path = self.home / kb
         else:
             raise ConfigError(

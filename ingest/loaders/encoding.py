@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from ingest.errors import LoadError
+from llmcommon.cjk import IDEOGRAPHS, PUNCTUATION
 
 logger = logging.getLogger(__name__)
 
@@ -25,10 +26,8 @@ _SAMPLE = 64 * 1024  # bytes looked at for the UTF-16 NUL pattern
 _MAX_CONTROL_RATIO = 0.01  # more control characters than this => binary
 _ALLOWED_CONTROLS = frozenset("\t\n\r\f\v\x1b")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
-# Ideographs (and extension A), CJK and general punctuation, full-width forms, the middle dot.
-_NOT_CHINESE = re.compile(
-    r"[^\x00-\x7f\u00b7\u4e00-\u9fff\u3400-\u4dbf\u3000-\u303f\uff00-\uffef\u2000-\u206f]"
-)
+# Ideographs, CJK punctuation and full-width forms, general punctuation, the middle dot.
+_NOT_CHINESE = re.compile(f"[^\\x00-\\x7f\u00b7{IDEOGRAPHS}{PUNCTUATION}\u2000-\u206f]")
 
 
 def decode_text(data: bytes, path: Path | str) -> str:

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
+
+from llmcommon.cpu import cpu_has_vnni
 
 HEAD_NAMES = ("classifier", "score", "pre_classifier", "pooler", "out_proj")
 # FFN input projections read the LayerNorm-ed residual stream and its outlier channels: without calibration
@@ -75,7 +76,7 @@ def quantize_int8(model: Any, maxima: Mapping[str, Any] | None = None) -> Any:
         names = [f"{name}.linear" for name in _smooth(model, maxima)]
     else:
         names = list(encoder_linears(model, HEAD_NAMES + SENSITIVE_NAMES))
-    mapping = {torch.nn.Linear: _full_range_linear()} if _has_vnni() else None
+    mapping = {torch.nn.Linear: _full_range_linear()} if cpu_has_vnni() else None
     with warnings.catch_warnings():
         # torch 2.10+ deprecates torch.ao in favour of torchao, which is not a dependency; the API still works
         warnings.filterwarnings("ignore", message=".*quantiz.*deprecated.*", category=UserWarning)
@@ -126,15 +127,6 @@ def _smoothed_class() -> type:
 
         _CLASSES["smoothed"] = Smoothed
     return _CLASSES["smoothed"]
-
-
-def _has_vnni() -> bool:
-    """CPUs with VNNI multiply u8 x s8 without 16-bit saturation, so activations may use all 8 bits."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-    return " avx512_vnni" in flags or " avx_vnni" in flags
 
 
 def _full_range_linear() -> type:

@@ -131,7 +131,7 @@ class Classifier:
     def bfloat16(self) -> Classifier:
         """The same weights run under bfloat16 autocast: on CPUs with bf16 instructions (avx512_bf16, AMX) about
         2.7-2.9x the float32 rows/s at 99.8-99.95% label agreement (MiniLM, SST-2); slower than float32 elsewhere."""
-        from ingest.embed import cpu_has_bf16
+        from llmcommon.cpu import cpu_has_bf16
 
         if self.device == "cpu" and not cpu_has_bf16():
             logger.warning("this CPU has no bfloat16 instructions: --bf16 will be slower than float32 here")

@@ -12,6 +12,7 @@ import sys
 import typer
 
 from llmapp.cli import ask_cmd, classify_cmd, eval_cmd, finetune_cmd, ingest_cmd, kb_cmd, search_cmd, serve_cmd
+from llmcommon.errors import UserError
 
 app = typer.Typer(
     name="llmapp",
@@ -32,25 +33,11 @@ finetune_cmd.register(app)
 serve_cmd.register(app)
 
 
-def _known_errors() -> tuple[type[BaseException], ...]:
-    from ingest.errors import IngestError
-    from llmapp.errors import LlmappError
-
-    errors: list[type[BaseException]] = [LlmappError, IngestError]
-    try:
-        from finetune.errors import FinetuneError
-
-        errors.append(FinetuneError)
-    except ImportError:
-        pass
-    return tuple(errors)
-
-
 def main() -> None:
     """Console-script entry point: runs the app and turns known errors into one line and exit code 2."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         app()
-    except _known_errors() as exc:
+    except UserError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(2)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Literal, Protocol, TypedDict, runtime_checkable
 
 from llmapp.errors import ConfigError
+from llmcommon.cjk import count_ideographs
 
 Role = Literal["system", "user", "assistant"]
 
@@ -132,5 +133,5 @@ def _partial_stop(text: str, stop: tuple[str, ...]) -> int:
 
 def approx_tokens(text: str) -> int:
     """A tokenizer-free estimate: one token per CJK character, one per ~4 other characters."""
-    cjk = sum(1 for ch in text if "\u3400" <= ch <= "\u9fff")
+    cjk = count_ideographs(text)
     return cjk + (len(text) - cjk + 3) // 4

@@ -21,9 +21,9 @@ from typing import Any
 from llmapp.generate.base import Message, approx_tokens, options_from, stop_at, validate_messages
 from llmapp.generate.registry import GeneratorConfig
 from llmapp.language import is_heading, split_sentences
+from llmcommon.cjk import IDEOGRAPH_RUN
 
 _WORD = re.compile(r"[a-z0-9][a-z0-9_.-]*[a-z0-9]|[a-z0-9]")
-_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+")
 _STOPWORDS = frozenset((
     "a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from", "how", "i", "in",
     "is", "it", "its", "of", "on", "or", "that", "the", "this", "to", "was", "what", "when", "where", "which",
@@ -36,8 +36,8 @@ _QUESTION_END = ("?", "？")
 def terms(text: str) -> list[str]:
     """Scoring terms: English words, Chinese character bigrams (a lone character for a one-character run)."""
     lowered = text.lower()
-    words = [w for w in _WORD.findall(_CJK_RUN.sub(" ", lowered)) if w not in _STOPWORDS]
-    for run in _CJK_RUN.findall(lowered):
+    words = [w for w in _WORD.findall(IDEOGRAPH_RUN.sub(" ", lowered)) if w not in _STOPWORDS]
+    for run in IDEOGRAPH_RUN.findall(lowered):
         words.extend([run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)])
     return words
 
@@ -133,7 +133,7 @@ def _render(chosen: list[_Sentence]) -> str:
             parts[-1] += f" [{sentence.passage}]"
     text = ""
     for part in parts:  # Chinese sentences follow each other without a space
-        text += part if not text or _CJK_RUN.match(text[-1]) or text[-1] in "。！？；：”」" else " " + part
+        text += part if not text or IDEOGRAPH_RUN.match(text[-1]) or text[-1] in "。！？；：”」" else " " + part
     return text
 
 

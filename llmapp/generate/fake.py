@@ -16,8 +16,9 @@ from typing import Any
 
 from llmapp.generate.base import GenerationOptions, Message, options_from, stop_at, validate_messages
 from llmapp.generate.registry import GeneratorConfig
+from llmcommon.cjk import IDEOGRAPHS
 
-_TOKEN = re.compile(r"[\u3400-\u9fff]|\S+\s*|\s+")
+_TOKEN = re.compile(rf"[{IDEOGRAPHS}]|\S+\s*|\s+")
 
 
 @dataclass

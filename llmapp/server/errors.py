@@ -1,8 +1,8 @@
 """Every error leaves the server as `{"error": {"type": ..., "message": ...}}` with the right HTTP status.
 
-Library exceptions (`llmapp.errors`, `ingest.errors`) carry messages written for users, so they are passed on
-with the server's home folder masked; anything else is logged with its traceback and answered with a generic
-500 that names a request id to look up in the log, never the exception's text.
+Library exceptions (`llmcommon.errors.UserError`: llmapp's, ingest's and finetune's) carry messages written for
+users, so they are passed on with the server's home folder masked; anything else is logged with its traceback
+and answered with a generic 500 that names a request id to look up in the log, never the exception's text.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ingest.errors import IngestError, KnowledgeBaseLocked, LoadError
-from llmapp.errors import ConfigError, DependencyMissing, LlmappError, ModelError, NotFoundError
+from ingest.errors import KnowledgeBaseLocked, LoadError
+from llmapp.errors import ConfigError, DependencyMissing, ModelError, NotFoundError
+from llmcommon.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def from_library(exc: Exception, home: Path) -> ApiError:
         return ApiError(503, message)
     if isinstance(exc, ModelError):
         return ApiError(422, message, "model_error")
-    if isinstance(exc, (LlmappError, IngestError)):
+    if isinstance(exc, UserError):
         return ApiError(400, message)
     raise TypeError(f"not a library error: {type(exc).__name__}")
 
@@ -67,7 +68,7 @@ def to_api_error(exc: Exception, home: Path) -> ApiError:
     """Any exception as the ApiError the client sees; unexpected ones are logged with their traceback."""
     if isinstance(exc, ApiError):
         return exc
-    if isinstance(exc, (LlmappError, IngestError)):
+    if isinstance(exc, UserError):
         return from_library(exc, home)
     request_id = uuid.uuid4().hex[:12]
     log.error("unexpected error (request id %s)", request_id, exc_info=exc)
@@ -111,8 +112,7 @@ def install_handlers(app: FastAPI, home: Path) -> None:
                                                      f"(request id {request_id})")
 
     app.add_exception_handler(ApiError, api_error)
-    app.add_exception_handler(LlmappError, library_error)
-    app.add_exception_handler(IngestError, library_error)
+    app.add_exception_handler(UserError, library_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(Exception, unexpected)

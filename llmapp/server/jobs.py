@@ -20,8 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ingest.errors import IngestError
-from llmapp.errors import LlmappError
+from llmcommon.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +105,7 @@ class JobQueue:
         try:
             step(job)
             job.status = "succeeded"
-        except (LlmappError, IngestError) as exc:
+        except UserError as exc:
             job.status, job.error = "failed", self.mask(str(exc))
         except Exception:  # a job thread must never die silently; the log has the traceback
             log.exception("job %s (%s on %s) failed", job.id, job.kind, job.kb)

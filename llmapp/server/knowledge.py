@@ -22,12 +22,12 @@ from typing import Any
 
 from llmapp.server.errors import ApiError
 from llmapp.settings import Settings
+from llmcommon.names import is_kb_name
 
 log = logging.getLogger(__name__)
 
 UPLOADS = "uploads"
 # Names only, never paths: a client must not reach folders outside the server's home.
-_NAME = re.compile(r"^\w[\w.-]{0,63}$")
 _RESERVED = frozenset({"cache"})  # Settings.home/cache holds retrieval caches
 _NEW_KB_EMBEDDERS = re.compile(r"^(minilm|hash(:\d{1,4})?)$")
 
@@ -59,7 +59,7 @@ class KnowledgeBases:
     # --- names and folders -------------------------------------------------------------------------------
 
     def path(self, name: str) -> Path:
-        if not _NAME.match(name) or name.lower() in _RESERVED:
+        if not is_kb_name(name) or name.lower() in _RESERVED:
             raise ApiError(400, f"{name!r} is not a valid knowledge base name: use letters (any script), digits, "
                                 "'_', '-' or '.', starting with a letter or digit, at most 64 characters")
         return self.settings.home / name

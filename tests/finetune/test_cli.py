@@ -13,7 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from llmapp.cli import app
-from tests.finetune.conftest import job_dict
+from tests.support.finetune_data import job_dict
 
 
 @pytest.mark.e2e

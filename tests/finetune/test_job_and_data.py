@@ -123,7 +123,8 @@ def test_bf16_on_a_cpu_runs_the_trainer_on_the_cpu_and_auto_follows_the_hardware
     import torch
 
     from finetune.tasks.base import FeatureDataset, Prepared
-    from finetune.training import cpu_has_bf16, training_arguments, use_bf16
+    from finetune.training import training_arguments, use_bf16
+    from llmcommon.cpu import cpu_has_bf16
 
     if torch.cuda.is_available():
         pytest.skip("checks the CPU path")

@@ -18,7 +18,7 @@ from finetune import rundir
 from finetune.config import load_job
 from finetune.errors import RunFolderError
 from finetune.runner import run_job
-from tests.finetune.conftest import job_dict
+from tests.support.finetune_data import job_dict
 
 # Runs the job with a callback that, once the checkpoint at step 4 is on disk, announces it and hangs,
 # so the test can kill -9 the process at a known point.

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from ingest.store import DOCSTORE, is_knowledge_base
-from tests.ingest.helpers import assert_consistent, content
+from tests.support.ingest_assertions import assert_consistent, content
 
 WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma".split()
 

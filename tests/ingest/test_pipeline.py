@@ -12,7 +12,7 @@ from ingest.embed import HashEmbedder
 from ingest.errors import KnowledgeBaseError, KnowledgeBaseLocked
 from ingest.pipeline import IngestOptions, ingest
 from ingest.store import KnowledgeBase
-from tests.ingest.helpers import assert_consistent, content
+from tests.support.ingest_assertions import assert_consistent, content
 
 QUIET = IngestOptions(progress=False)
 REFERENCES = "References: [1] Vaswani et al. Attention is all you need. [2] Devlin et al. BERT."

@@ -7,7 +7,7 @@ from pathlib import Path
 from llmapp.chains import ChatChain, ChatHistory, QAChain, Turn, condense_by_rule, looks_like_follow_up
 from llmapp.generate import ExtractiveGenerator, FakeGenerator
 from llmapp.hits import Hit
-from tests.llmapp.chains.conftest import FixedRetriever
+from tests.support.fixed_hits import FixedRetriever
 
 
 def test_follow_up_rule() -> None:

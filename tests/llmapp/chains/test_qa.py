@@ -10,7 +10,7 @@ from llmapp.chains import QAChain, pack
 from llmapp.errors import ConfigError
 from llmapp.generate import ExtractiveGenerator, FakeGenerator, GenerationOptions, GeneratorConfig, open_generator
 from llmapp.hits import Hit
-from tests.llmapp.chains.conftest import FAQ, ZH, FixedRetriever, hit
+from tests.support.fixed_hits import FAQ, ZH, FixedRetriever, hit
 
 
 def test_passages_are_numbered_in_rank_order_and_cited(hits: list[Hit]) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.llmapp.tiny_causal_lm import build_tiny_chat_model
+from tests.support.tiny_causal_lm import build_tiny_chat_model
 
 
 @pytest.fixture(scope="session")

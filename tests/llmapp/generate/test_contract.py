@@ -9,7 +9,7 @@ import pytest
 
 from llmapp.errors import ConfigError
 from llmapp.generate import Generator, GeneratorConfig, open_generator
-from tests.llmapp.openai_stub import openai_stub
+from tests.support.openai_stub import openai_stub
 
 MESSAGES = [
     {"role": "system", "content": "Answer from the passages."},

@@ -7,7 +7,7 @@ import pytest
 from llmapp.errors import ConfigError, ModelError
 from llmapp.generate import GeneratorConfig, open_generator
 from llmapp.generate.openai_compat import OpenAIGenerator, server_models
-from tests.llmapp.openai_stub import StubState, openai_stub
+from tests.support.openai_stub import StubState, openai_stub
 
 ASK = [{"role": "user", "content": "What is a knowledge base?"}]
 

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from llmapp.cli import app
-from tests.llmapp.classify_fixtures import LABELS, save_folder, sentences
+from tests.support.classify_fixtures import LABELS, save_folder, sentences
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from ingest.store import KnowledgeBase
 from llmapp.errors import ConfigError
 from llmapp.retrieve import DenseRetriever, Filters, HybridRetriever, LexicalRetriever, Retriever, open_retriever
 from llmapp.settings import Settings
-from tests.llmapp.retrieval_fixtures import build_kb
+from tests.support.retrieval_fixtures import build_kb
 
 
 @pytest.fixture(scope="module")

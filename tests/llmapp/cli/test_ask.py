@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from llmapp.cli import app
-from tests.llmapp.retrieval_fixtures import build_kb
+from tests.support.retrieval_fixtures import build_kb
 
 
 @pytest.fixture(scope="module")

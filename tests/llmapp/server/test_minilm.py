@@ -10,7 +10,7 @@ import pytest
 from llmapp.generate import ExtractiveGenerator
 from llmapp.server import ServerSettings, create_app
 from llmapp.settings import Settings
-from tests.llmapp.server_fixtures import running, wait_job
+from tests.support.server_fixtures import running, wait_job
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 

@@ -16,7 +16,7 @@ import pytest
 
 from llmapp.classify import Classifier, OutputSpec, classify_file
 from llmapp.errors import ConfigError
-from tests.llmapp.classify_fixtures import LABELS, save_folder, sentences
+from tests.support.classify_fixtures import LABELS, save_folder, sentences
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from ingest.store import KnowledgeBase
 from llmapp.cli import app
 from llmapp.retrieve import HybridRetriever
 from llmapp.retrieve.rerank import CrossEncoderReranker
-from tests.llmapp.retrieval_fixtures import DOCS, build_kb
+from tests.support.retrieval_fixtures import DOCS, build_kb
 
 
 @pytest.fixture(scope="module")

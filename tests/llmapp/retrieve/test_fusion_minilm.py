@@ -10,7 +10,7 @@ import pytest
 
 from llmapp.retrieve import HybridRetriever, Retriever, open_retriever
 from llmapp.settings import Settings
-from tests.llmapp.retrieval_fixtures import EN, ZH, build_kb
+from tests.support.retrieval_fixtures import EN, ZH, build_kb
 
 pytestmark = pytest.mark.slow
 

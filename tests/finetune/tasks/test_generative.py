@@ -10,7 +10,7 @@ import pytest
 from finetune import rundir
 from finetune.config import parse_job
 from finetune.runner import export_run, run_job
-from tests.finetune.conftest import job_dict, write_jsonl
+from tests.support.finetune_data import job_dict, write_jsonl
 
 CAPITALS = [
     ("France", "Paris"),

@@ -16,8 +16,8 @@ from llmapp.errors import ConfigError
 from llmapp.generate import FakeGenerator
 from llmapp.server import Limits, ServerSettings, create_app
 from llmapp.settings import Settings
-from tests.llmapp.classify_fixtures import LABELS, save_folder, save_run, sentences
-from tests.llmapp.server_fixtures import API_KEY, running
+from tests.support.classify_fixtures import LABELS, save_folder, save_run, sentences
+from tests.support.server_fixtures import API_KEY, running
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 

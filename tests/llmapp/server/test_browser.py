@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from llmapp.generate import ExtractiveGenerator
 from llmapp.server import ServerSettings, create_app
 from llmapp.settings import Settings
-from tests.llmapp.server_fixtures import API_KEY, running
+from tests.support.server_fixtures import API_KEY, running
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -8,7 +8,7 @@ import pytest
 from finetune import rundir
 from finetune.config import parse_job
 from finetune.runner import evaluate_run, export_run, run_job
-from tests.finetune.conftest import job_dict
+from tests.support.finetune_data import job_dict
 
 
 @pytest.fixture(scope="module")

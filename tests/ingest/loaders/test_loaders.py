@@ -19,7 +19,7 @@ from ingest.loaders import (
     registry,
     supported_extensions,
 )
-from tests.ingest import loader_fixtures as fx
+from tests.support import loader_fixtures as fx
 
 
 def only_doc(path: Path, options: LoadOptions = LoadOptions()):  # type: ignore[no-untyped-def]

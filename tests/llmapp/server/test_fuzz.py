@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from llmapp.generate import ExtractiveGenerator
 from llmapp.server import Limits, ServerSettings, create_app
 from llmapp.settings import Settings
-from tests.llmapp.server_fixtures import API_KEY, build_hash_kb, running
+from tests.support.server_fixtures import API_KEY, build_hash_kb, running
 
 if importlib.util.find_spec("schemathesis") is None:
     pytest.skip("the fuzz test needs schemathesis: pip install schemathesis", allow_module_level=True)

@@ -12,7 +12,7 @@ from ingest.embed import HashEmbedder
 from ingest.store import KnowledgeBase
 from llmapp.retrieve import HybridRetriever
 from llmapp.retrieve.coverage import kb_coverage, probe
-from tests.llmapp.retrieval_fixtures import EN, ZH, build_kb
+from tests.support.retrieval_fixtures import EN, ZH, build_kb
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 

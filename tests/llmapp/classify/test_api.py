@@ -9,7 +9,7 @@ import pytest
 
 from llmapp.classify import Classifier, agreement, to_predictions
 from llmapp.errors import ModelError, NotFoundError
-from tests.llmapp.classify_fixtures import LABELS, save_folder, save_run, sentences
+from tests.support.classify_fixtures import LABELS, save_folder, save_run, sentences
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from llmapp.errors import ConfigError
 from llmapp.generate import ExtractiveGenerator, FakeGenerator
 from llmapp.server import ServerSettings, create_app, is_loopback
 from llmapp.settings import Settings
-from tests.llmapp.server_fixtures import API_KEY, build_hash_kb, running, sse_events, wait_job
+from tests.support.server_fixtures import API_KEY, build_hash_kb, running, sse_events, wait_job
 
 pytestmark = pytest.mark.e2e
 

@@ -6,7 +6,7 @@ import pytest
 
 from llmapp.chains import QAChain
 from llmapp.generate import GeneratorConfig, open_generator
-from tests.llmapp.chains.conftest import FixedRetriever, hit
+from tests.support.fixed_hits import FixedRetriever, hit
 
 
 @pytest.mark.slow
