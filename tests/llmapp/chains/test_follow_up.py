@@ -10,7 +10,7 @@ from llmapp.chains import ChatChain, ChatHistory, QAChain
 from llmapp.chains.follow_up import refers_back
 from llmapp.generate import ExtractiveGenerator, FakeGenerator
 from llmapp.hits import Hit
-from tests.llmapp.chains.conftest import FixedRetriever
+from tests.support.fixed_hits import FixedRetriever
 
 FOLLOW_UPS = [
     "它的缺点呢？", "那它呢？", "这个怎么安装？", "还有别的方法吗？", "英文文档呢", "为什么？", "举个例子",

@@ -12,7 +12,7 @@ from llmapp.classify.tables import Row
 from llmapp.classify.zero_shot import match_label
 from llmapp.errors import ConfigError
 from llmapp.generate import FakeGenerator, GeneratorConfig, open_generator
-from tests.llmapp.tiny_causal_lm import build_tiny_chat_model
+from tests.support.tiny_causal_lm import build_tiny_chat_model
 
 
 def test_parse_labels_with_descriptions() -> None:

@@ -14,7 +14,7 @@ from llmapp.cli import app
 from llmapp.generate import FakeGenerator, GeneratorConfig, registry
 from llmapp.generate import threads as gen_threads
 from llmapp.settings import Settings
-from tests.llmapp.retrieval_fixtures import build_kb
+from tests.support.retrieval_fixtures import build_kb
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import IO
 
 from llmapp.chains import ChatHistory
-from tests.llmapp.retrieval_fixtures import build_kb
+from tests.support.retrieval_fixtures import build_kb
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _pump(stream: IO[str], into: queue.Queue[str]) -> None:
@@ -39,7 +39,7 @@ def test_ctrl_c_cancels_the_answer_not_the_chat(tmp_path: Path) -> None:
     history = tmp_path / "h.sqlite"
     env = {**os.environ, "LLMAPP_HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.llmapp.slow_chat_cli", "chat", "--kb", str(kb), "--backend", "slow",
+        [sys.executable, "-m", "tests.support.slow_chat_cli", "chat", "--kb", str(kb), "--backend", "slow",
          "--mode", "lexical", "--history", str(history)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
     )

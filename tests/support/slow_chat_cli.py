@@ -1,7 +1,7 @@
 """`llmapp` with one more backend, "slow": a `FakeGenerator` that takes 50 ms per token, its first answer 400
 tokens long (20 s), its next ones short. The Ctrl-C test runs it as a real process and sends it SIGINT.
 
-    python -m tests.llmapp.slow_chat_cli chat --kb KB --backend slow ...
+    python -m tests.support.slow_chat_cli chat --kb KB --backend slow ...
 """
 
 from __future__ import annotations
