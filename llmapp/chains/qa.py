@@ -162,7 +162,9 @@ class QAChain(Runnable[str | QuestionInput, Answer]):
                      by_number[n].text, attributed)
             for n in cited
         ]
-        tokens = self.generator.count_tokens(raw) if raw else 0
+        # The extractive backend decodes nothing: its "tokens/s" was copied text over microseconds (absurd).
+        decoded = raw and not isinstance(self.generator, PassageAnswerer)
+        tokens = self.generator.count_tokens(raw) if decoded else 0
         return Answer(question=base.question, text=checked.text, answered=True, language=base.language,
                       citations=citations, hits=base.hits, timings=clock.timings(tokens),
                       standalone_question=base.standalone_question)
