@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from llmapp.chains import Answer, QAChain
     from llmapp.settings import Settings
 
-models_app = typer.Typer(help="Generation models available locally.", no_args_is_help=True)
+models_app = typer.Typer(help="Generation models available locally.", no_args_is_help=True, rich_markup_mode=None)
 
 KbOpt = Annotated[str, typer.Option("--kb", help="Knowledge base: a name or a path.")]
 BackendOpt = Annotated[

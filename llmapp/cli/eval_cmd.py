@@ -10,7 +10,8 @@ import typer
 
 from llmapp.cli.common import print_json, settings_from
 
-eval_app = typer.Typer(help="Measure retrieval and answer quality on judged data.", no_args_is_help=True)
+eval_app = typer.Typer(help="Measure retrieval and answer quality on judged data.", no_args_is_help=True,
+                       rich_markup_mode=None)
 
 
 def register(app: typer.Typer) -> None:
