@@ -20,6 +20,7 @@ from finetune.equivalence import check_merge
 from finetune.errors import ModelLoadError
 from finetune.lora import HEAD_MODULES, POOLER_MODULES, count_parameters, peft_config
 from finetune.metrics import classification_metrics
+from finetune.models import quiet_loading
 from finetune.tasks.base import FeatureDataset, Prepared
 
 logger = logging.getLogger(__name__)
@@ -164,23 +165,25 @@ def load_classifier(run_dir: Path, merged: bool = False) -> tuple[Any, Any, list
     labels: list[str] = rundir.read_json(run_dir / rundir.LABELS)["labels"]
     tokenizer = AutoTokenizer.from_pretrained(run_dir / rundir.TOKENIZER)
     if (run_dir / rundir.MODEL).is_dir():
-        return (
-            AutoModelForSequenceClassification.from_pretrained(run_dir / rundir.MODEL).eval(),
-            tokenizer,
-            labels,
-        )
+        with quiet_loading():
+            return (
+                AutoModelForSequenceClassification.from_pretrained(run_dir / rundir.MODEL).eval(),
+                tokenizer,
+                labels,
+            )
     base = Path(rundir.read_json(run_dir / rundir.MANIFEST)["base_model"]["path"])
     if not base.is_dir():
         raise ModelLoadError(f"the run's base model {base} is gone; the adapter in {run_dir} needs it")
     from peft import PeftModel
 
-    model = AutoModelForSequenceClassification.from_pretrained(
-        base,
-        num_labels=len(labels),
-        id2label=dict(enumerate(labels)),
-        label2id={label: i for i, label in enumerate(labels)},
-    )
-    model = PeftModel.from_pretrained(model, run_dir / rundir.ADAPTER)
+    with quiet_loading():  # the head is new here, and restored from the adapter on the next line
+        model = AutoModelForSequenceClassification.from_pretrained(
+            base,
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id={label: i for i, label in enumerate(labels)},
+        )
+        model = PeftModel.from_pretrained(model, run_dir / rundir.ADAPTER)
     if merged:
         model = model.merge_and_unload()
     return model.eval(), tokenizer, labels
