@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -82,7 +82,7 @@ def _llama_prompt(llama: Any, messages: list[Message]) -> str:
     eos, bos = llama.token_eos(), llama.token_bos()
     formatter = Jinja2ChatFormatter(template=template, eos_token=_token_text(llama, eos),
                                     bos_token=_token_text(llama, bos))
-    return str(formatter(messages=messages).prompt)
+    return str(formatter(messages=cast(Any, messages)).prompt)  # our Message is its message dict
 
 
 def _token_text(llama: Any, token: int) -> str:
