@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generate import cases, measure, raw_llamacpp  # noqa: E402
+from generate import QUESTIONS, measure  # noqa: E402
 
+from llmapp.generate.models import smollm2_gguf  # noqa: E402
 from llmapp.generate.threads import default_threads  # noqa: E402
+from llmapp.prompts import PromptLibrary  # noqa: E402
 
 
 def spin() -> None:
@@ -32,8 +34,35 @@ def spin() -> None:
         pass
 
 
-def run(threads: int, rounds: int, max_tokens: int, rendered: list[Any]) -> dict[str, float]:
-    stream, count = raw_llamacpp(threads, 2048)
+def cases(passage_chars: int) -> list[Any]:
+    """bench/generate.py's QA prompts, each passage cut to `passage_chars` (decoding speed is what is measured)."""
+    library, found = PromptLibrary(), []
+    for question, path in QUESTIONS:
+        passages = [{"n": 1, "text": path.read_text(encoding="utf-8")[:passage_chars], "source": path.name}]
+        found.append((question, passages, library.for_text("qa", question).render(question=question,
+                                                                                 passages=passages)))
+    return found
+
+
+def raw_llamacpp(threads: int, n_batch: int) -> tuple[Any, Any]:
+    """llama-cpp-python as the llamacpp backend builds it: the same threads for decoding and prompt reading."""
+    from llama_cpp import Llama
+
+    llama = Llama(model_path=str(smollm2_gguf()), n_ctx=2048, n_threads=threads, n_threads_batch=threads,
+                  n_batch=n_batch, n_ubatch=n_batch, verbose=False)
+
+    def stream(case: Any, max_tokens: int) -> Any:
+        for chunk in llama.create_chat_completion(messages=case[2], max_tokens=max_tokens, temperature=0.0,
+                                                  stream=True, repeat_penalty=1.1):
+            content = chunk["choices"][0]["delta"].get("content")
+            if content:
+                yield content
+
+    return stream, lambda text: len(llama.tokenize(text.encode(), add_bos=False, special=False))
+
+
+def run(threads: int, rounds: int, max_tokens: int, rendered: list[Any], n_batch: int = 512) -> dict[str, float]:
+    stream, count = raw_llamacpp(threads, n_batch)
     stream(rendered[0], 4).__next__()  # warm-up
     runs = [measure(stream, case, max_tokens, count) for _ in range(rounds) for case in rendered]
     return {"threads": threads, **{key: statistics.median(r[key] for r in runs) for key in runs[0]}}
@@ -44,21 +73,24 @@ def main() -> None:
     parser.add_argument("--load", type=int, default=2, help="Busy processes for the loaded runs.")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--max-tokens", type=int, default=48)
+    parser.add_argument("--passage-chars", type=int, default=900)
+    parser.add_argument("--n-batch", type=int, default=512,
+                        help="Prompt tokens per llama.cpp batch (1 works around builds whose batched kernels crash)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    rendered = cases()
+    rendered = cases(args.passage_chars)
     old = os.cpu_count() or 1
     results: dict[str, dict[str, float]] = {}
-    results["quiet, default threads"] = run(default_threads(), args.rounds, args.max_tokens, rendered)
-    results["quiet, os.cpu_count()"] = run(old, args.rounds, args.max_tokens, rendered)
+    results["quiet, default threads"] = run(default_threads(), args.rounds, args.max_tokens, rendered, args.n_batch)
+    results["quiet, os.cpu_count()"] = run(old, args.rounds, args.max_tokens, rendered, args.n_batch)
     spinners = [multiprocessing.Process(target=spin, daemon=True) for _ in range(args.load)]
     for spinner in spinners:
         spinner.start()
     try:
         time.sleep(1.0)
         results[f"{args.load} busy, default threads"] = run(default_threads(), args.rounds, args.max_tokens,
-                                                             rendered)
-        results[f"{args.load} busy, os.cpu_count()"] = run(old, args.rounds, args.max_tokens, rendered)
+                                                             rendered, args.n_batch)
+        results[f"{args.load} busy, os.cpu_count()"] = run(old, args.rounds, args.max_tokens, rendered, args.n_batch)
     finally:
         for spinner in spinners:
             spinner.terminate()
