@@ -10,8 +10,8 @@ depend on the size of the knowledge base:
     coverage = clip((margin - FLOOR) / (CEILING - FLOOR), 0, 1)
 
 Measured with all-MiniLM-L6-v2: margin 0.43 on English chunks (SciFact), 0.11 on Chinese ones (CMRC 2018), where
-its dense search fails real questions (nDCG@10 0.19). The result is cached per knowledge base version and
-embedder under Settings.home/cache/coverage, so it is paid once (one batch of 64 probe embeddings).
+its dense search fails real questions (nDCG@10 0.19). The result is cached per knowledge base (its creation id),
+version and embedder under Settings.home/cache/coverage, so it is paid once (one batch of 64 probe embeddings).
 """
 
 from __future__ import annotations
@@ -71,10 +71,21 @@ def coverage_from_margin(margin: float | None) -> float:
     return float(np.clip((margin - FLOOR) / (CEILING - FLOOR), 0.0, 1.0))
 
 
+def cache_prefix(identity: str) -> str:
+    """The start of every coverage cache file of one knowledge base, so they can be dropped with it."""
+    return hashlib.sha256(identity.encode()).hexdigest()[:12] + "-"
+
+
+def forget_coverage(cache: Path, identity: str) -> None:
+    for stale in cache.glob(cache_prefix(identity) + "*.json"):
+        stale.unlink(missing_ok=True)
+
+
 def kb_coverage(snapshot: Any, embedder: Any, cache: Path | None) -> dict[str, float]:
     """{language: coverage in [0, 1]} for this snapshot and embedder, from the cache when measured before."""
-    key = hashlib.sha256(f"{Path(snapshot.path).resolve()}|{snapshot.version}|{embedder.name}".encode())
-    cached = cache / f"{key.hexdigest()[:24]}.json" if cache else None
+    identity = snapshot.manifest.identity  # not the path: a deleted and re-created knowledge base starts over
+    key = hashlib.sha256(f"{identity}|{snapshot.version}|{embedder.name}".encode())
+    cached = cache / f"{cache_prefix(identity)}{key.hexdigest()[:24]}.json" if cache else None
     if cached is not None and cached.is_file():
         try:
             return {str(k): float(v) for k, v in json.loads(cached.read_text(encoding="utf-8")).items()}
