@@ -46,10 +46,9 @@ def cases(passage_chars: int) -> list[Any]:
 
 def raw_llamacpp(threads: int, n_batch: int) -> tuple[Any, Any]:
     """llama-cpp-python as the llamacpp backend builds it: the same threads for decoding and prompt reading."""
-    from llama_cpp import Llama
+    from llmapp.generate.llamacpp import load_llama
 
-    llama = Llama(model_path=str(smollm2_gguf()), n_ctx=2048, n_threads=threads, n_threads_batch=threads,
-                  n_batch=n_batch, n_ubatch=n_batch, verbose=False)
+    llama = load_llama(str(smollm2_gguf()), 2048, threads)  # also what guards AMX CPUs against a crash
 
     def stream(case: Any, max_tokens: int) -> Any:
         for chunk in llama.create_chat_completion(messages=case[2], max_tokens=max_tokens, temperature=0.0,
