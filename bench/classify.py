@@ -16,6 +16,11 @@ int8 comes twice: calibrated on the first 256 rows (what `llmapp classify --int8
     .venv/bin/python bench/classify.py [--rows 10000] [--data ../shared/eval/sst2/train.tsv]
     llmapp finetune export runs/sst2-lora --merge --out /tmp/sst2-merged
     .venv/bin/python bench/classify.py --model /tmp/sst2-merged --skip 2000   # rows the run never trained on
+
+`--engine ray` runs the file path (TSV in, JSONL out) on a local Ray (`ray.init(num_cpus=2)`) with 1 and 2
+actors next to the local engine and the pipeline; the Ray timings include starting the actors, as a job does.
+
+    .venv/bin/python bench/classify.py --engine ray
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 MODEL_DIR = Path("/tmp/llmapp-bench-minilm-sst2")
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "eval" / "sst2" / "train.tsv"
 VARIANTS = ("pipeline", "llmapp", "llmapp-int8", "llmapp-int8-uncal", "llmapp-bf16", "llmapp-file")
+RAY_VARIANTS = ("pipeline", "llmapp-file", "ray-1", "ray-2")
 HEAD_ROWS = 1000
 
 
@@ -106,18 +112,31 @@ def run_variant(variant: str, texts: list[str], work: Path, model: Path) -> dict
         started = time.perf_counter()
         labels = [p.label for p in classifier.predict(texts, batch_size=64)]
     else:
-        labels, started = _file_variant(texts, work, model)
+        labels, started = _file_variant(texts, work, model, _ray_actors(variant))
     seconds = time.perf_counter() - started
     (work / f"{variant}.json").write_text(json.dumps(labels))
     return {"variant": variant, "rows": len(texts), "seconds": round(seconds, 2),
             "rows_per_s": round(len(texts) / seconds, 1), "peak_rss_mb": round(peak_rss_mb(), 1)}
 
 
-def _file_variant(texts: list[str], work: Path, model: Path) -> tuple[list[str], float]:
-    """The CLI path end to end: TSV in, JSONL out, fsync + progress file per window."""
+def _ray_actors(variant: str) -> int | None:
+    return int(variant.split("-")[1]) if variant.startswith("ray-") else None
+
+
+def _file_variant(texts: list[str], work: Path, model: Path, actors: int | None) -> tuple[list[str], float]:
+    """The CLI path end to end: TSV in, JSONL out, fsync + progress file per window; on Ray with `actors`."""
     import csv
 
     from llmapp.classify import Classifier, OutputSpec, classify_file
+
+    engine = None
+    if actors:
+        import ray
+
+        from llmapp.classify.ray_engine import ray_engine
+
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        engine = ray_engine(Classifier.from_pretrained(model), OutputSpec("sentence"), 64, actors=actors)
 
     source, out = work / "in.tsv", work / "out.jsonl"
     with source.open("w", encoding="utf-8", newline="") as handle:
@@ -127,7 +146,7 @@ def _file_variant(texts: list[str], work: Path, model: Path) -> tuple[list[str],
     classifier = Classifier.from_pretrained(model)
     classifier.predict(texts[:64])
     started = time.perf_counter()
-    classify_file(classifier, source, out, OutputSpec("sentence"), {}, batch_size=64, overwrite=True)
+    classify_file(classifier, source, out, OutputSpec("sentence"), {}, batch_size=64, overwrite=True, engine=engine)
     return [json.loads(line)["label"] for line in out.open(encoding="utf-8")], started
 
 
@@ -135,7 +154,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--variant", choices=VARIANTS + RAY_VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="ray: the file path on a local Ray with 1 and 2 actors next to the local engine")
     parser.add_argument("--work", type=Path, default=Path("/tmp/llmapp-bench-classify"))
     parser.add_argument("--model", type=Path, help="HF sequence-classification folder (default: fitted MiniLM head)")
     parser.add_argument("--skip", type=int, default=0, help="data rows to skip before the benchmark rows")
@@ -149,7 +170,7 @@ def main() -> None:
     if args.model is None and not (MODEL_DIR / "config.json").is_file():
         build_model(args.data, args.skip + args.rows)
     results = {}
-    for variant in VARIANTS:
+    for variant in RAY_VARIANTS if args.engine == "ray" else VARIANTS:
         command = [sys.executable, __file__, "--variant", variant, "--rows", str(args.rows), "--data",
                    str(args.data), "--work", str(args.work), "--model", str(model), "--skip", str(args.skip)]
         done = subprocess.run(command, capture_output=True, text=True, check=True)

@@ -14,13 +14,13 @@ from typing import Any
 
 from finetune.errors import ModelLoadError
 from llmcommon.errors import ShippedModelMissing
-from llmcommon.models import minilm_path, smollm2_folder
+from llmcommon.models import E5_ALIASES, e5_small_path, minilm_path, smollm2_folder
 
-ALIASES = ("minilm", "smollm2")
+ALIASES = ("minilm", "smollm2", *E5_ALIASES)
 
 
 def resolve_base_model(name_or_path: str) -> Path:
-    """A model folder for an alias (`minilm`, `smollm2`) or a local folder path."""
+    """A model folder for an alias (`minilm`, `smollm2`, `e5-small`) or a local folder path."""
     if name_or_path in ALIASES:
         return _shipped(name_or_path)
     path = Path(name_or_path).expanduser()
@@ -43,6 +43,8 @@ def resolve_base_model(name_or_path: str) -> Path:
 
 def _shipped(alias: str) -> Path:
     try:
+        if alias in E5_ALIASES:
+            return e5_small_path()
         return minilm_path() if alias == "minilm" else smollm2_folder()
     except ShippedModelMissing as exc:
         raise ModelLoadError(str(exc)) from exc

@@ -210,6 +210,16 @@ def _finish(
     return metrics
 
 
+def run_result(run_dir: Path) -> RunResult:
+    """A finished run folder's result, as `run_job` returned it (e.g. after a multi-process run)."""
+    manifest = RunManifest.read(run_dir)
+    if not manifest.finished:
+        raise RunFolderError(f"{run_dir} did not finish training (status {manifest.status!r}); "
+                             "rerun the same command with --resume")
+    return RunResult(run_dir, rundir.read_json(run_dir / rundir.METRICS), manifest.training,
+                     rundir.read_json(run_dir / rundir.DATA_REPORT))
+
+
 def recorded_job(run_dir: Path) -> Job:
     """The job a run folder was trained with (from its manifest)."""
     manifest = RunManifest.read(run_dir)

@@ -6,7 +6,7 @@ the tasks' `load_*` functions, `recorded_job` and `llmapp.classify` all read run
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ class RunManifest:
     base_model_name: str
     base_model_path: Path
     job: dict[str, Any]
+    training: dict[str, Any] = field(default_factory=dict)  # the Trainer's summary, once finished
 
     @classmethod
     def read(cls, run_dir: Path) -> RunManifest:
@@ -31,7 +32,7 @@ class RunManifest:
         try:
             base = raw["base_model"]
             return cls(str(raw["task"]), str(raw.get("status", "")), str(base.get("name", "")), Path(base["path"]),
-                       dict(raw["job"]))
+                       dict(raw["job"]), dict(raw.get("training") or {}))
         except (KeyError, TypeError, AttributeError) as exc:
             raise RunFolderError(f"{run_dir / rundir.MANIFEST} is damaged: no {exc} (is it a finetune run?)") from exc
 

@@ -14,6 +14,7 @@ from typing import Any
 from finetune import rundir
 from finetune.config import Job
 from finetune.errors import RunFolderError
+from finetune.launch import per_device_batch, world_size
 from finetune.tasks.base import Prepared
 from llmcommon.cpu import cpu_has_bf16
 
@@ -53,7 +54,8 @@ def training_arguments(job: Job, prepared: Prepared, run_dir: Path) -> Any:
     early = t.early_stopping_patience is not None
     options: dict[str, Any] = {
         "output_dir": str(run_dir / rundir.CHECKPOINTS),
-        "per_device_train_batch_size": t.batch_size,
+        # batch_size is the global batch: N processes (torchrun) take batch_size / N each
+        "per_device_train_batch_size": per_device_batch(t.batch_size, world_size()),
         "per_device_eval_batch_size": t.eval_batch_size or t.batch_size,
         "gradient_accumulation_steps": t.gradient_accumulation_steps,
         "num_train_epochs": t.epochs,
@@ -82,6 +84,9 @@ def training_arguments(job: Job, prepared: Prepared, run_dir: Path) -> Any:
         "activation_checkpointing": t.gradient_checkpointing,
         "dataloader_pin_memory": _accelerator(),
         "remove_unused_columns": False,
+        # on N processes the Trainer would otherwise scale each rank's loss by N before backward and log that
+        # scaled loss (train_loss N times too high); plain DDP averaging gives a sequence task the same gradient
+        "average_tokens_across_devices": False,
         "dataloader_num_workers": 0,
     }
     options.update(prepared.extra.get("training_arguments", {}))

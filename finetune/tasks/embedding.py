@@ -2,7 +2,9 @@
 
 The loss is sentence-transformers' MultipleNegativesRankingLoss (in-batch negatives: every other positive in the
 batch, plus the hard negative when given, is a negative for a query), driven by the same HF Trainer loop as the
-other tasks so checkpoints, resume and progress behave the same. The result is `<run>/model/`, a complete
+other tasks so checkpoints, resume and progress behave the same. Batches are formed here, not by the Trainer's
+sampler: each dataset item is one batch in which no text appears twice (`distinct_batches`), because a repeated
+text in a batch is a false negative for the loss. The result is `<run>/model/`, a complete
 SentenceTransformer folder (LoRA merged in) that `SentenceTransformer(path)` and an `ingest` knowledge base can
 use as their embedder; with LoRA the adapter is also kept in standard PEFT format in `<run>/adapter/`.
 """
@@ -24,6 +26,7 @@ from finetune.errors import ModelLoadError
 from finetune.lora import count_parameters, peft_config
 from finetune.metrics import retrieval_metrics
 from finetune.tasks.base import FeatureDataset, Prepared
+from finetune.tasks.distinct_batches import distinct_batches
 
 logger = logging.getLogger(__name__)
 
@@ -68,17 +71,29 @@ def contrastive_model(embedder: Any) -> Any:
     return Contrastive()
 
 
-def collator(embedder: Any, max_length: int) -> Callable[[list[dict[str, Any]]], dict[str, Any]]:
-    """Tokenises queries, positives and (if every row has one) negatives; keys are prefixed by their role."""
+_SIDES = {"query": "query", "positive": "passage", "negative": "passage"}
+
+
+def with_prompt(embedder: Any, side: str, texts: list[str]) -> list[str]:
+    """`texts` behind the model's prompt for `side` ("query" or "passage"; e5: "query: " / "passage: "), the
+    way the tuned model is used at search time; unchanged for a model without prompts."""
+    prompt = (getattr(embedder, "prompts", None) or {}).get(side, "")
+    return [prompt + t for t in texts] if prompt else texts
+
+
+def collator(embedder: Any, max_length: int) -> Callable[[list[list[dict[str, Any]]]], dict[str, Any]]:
+    """Tokenises one pre-formed batch (the Trainer hands over a list holding it): queries, positives and (if
+    every row has one) negatives; keys are prefixed by their role."""
     import torch
 
-    def collate(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    def collate(items: list[list[dict[str, Any]]]) -> dict[str, Any]:
+        rows = [row for batch in items for row in batch]
         roles = ["query", "positive"] + (["negative"] if all(r["negative"] for r in rows) else [])
         batch: dict[str, Any] = {}
         tokens = 0
         for role in roles:
             encoded = embedder.tokenizer(
-                [r[role] for r in rows],
+                with_prompt(embedder, _SIDES[role], [r[role] for r in rows]),
                 truncation=True,
                 max_length=max_length,
                 padding=True,
@@ -132,11 +147,14 @@ class EmbeddingTask:
             [{"query": t.query, "positive": t.positive, "negative": t.negative} for t in split]
             for split in (train, validation)
         ]
+        eval_size = job.train.eval_batch_size or job.train.batch_size
+        batches = [distinct_batches(rows[0], job.train.batch_size, job.train.seed),
+                   distinct_batches(rows[1], eval_size, job.train.seed)]
         return Prepared(
             model=model,
             tokenizer=embedder.tokenizer,
-            train=FeatureDataset(rows[0]),
-            validation=FeatureDataset(rows[1]),
+            train=FeatureDataset(batches[0]),  # items are whole batches
+            validation=FeatureDataset(batches[1]),
             collator=collator(embedder, job.train.max_length),
             metric="loss",
             greater_is_better=False,
@@ -146,7 +164,9 @@ class EmbeddingTask:
                 "trainable": trainable,
                 "total": total,
                 "embedder": embedder,
-                "training_arguments": {"train_sampling_strategy": "random"},
+                # one dataset item is one batch: the Trainer shuffles batches, never regroups rows
+                "training_arguments": {"train_sampling_strategy": "random", "per_device_train_batch_size": 1,
+                                       "per_device_eval_batch_size": 1},
             },
         )
 
@@ -170,8 +190,10 @@ def ranks(embedder: Any, records: list[Triple]) -> list[int]:
     """1-based rank of each query's positive among all distinct positives and negatives (cosine)."""
     candidates = list(dict.fromkeys([r.positive for r in records] + [r.negative for r in records if r.negative]))
     index = {passage: i for i, passage in enumerate(candidates)}
-    queries = embedder.encode([r.query for r in records], convert_to_tensor=True, normalize_embeddings=True)
-    passages = embedder.encode(candidates, convert_to_tensor=True, normalize_embeddings=True)
+    queries = embedder.encode(with_prompt(embedder, "query", [r.query for r in records]), convert_to_tensor=True,
+                              normalize_embeddings=True)
+    passages = embedder.encode(with_prompt(embedder, "passage", candidates), convert_to_tensor=True,
+                               normalize_embeddings=True)
     scores = queries @ passages.T
     result = []
     for row, record in enumerate(records):

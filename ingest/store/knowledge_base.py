@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ingest.errors import KnowledgeBaseError
-from ingest.store.manifest import Manifest
+from ingest.store.manifest import Manifest, with_current_embedder
 from ingest.store.schema import DOCSTORE, MANIFEST, SCHEMA, connect, is_knowledge_base, read_meta
 from ingest.store.snapshot import Snapshot
 from ingest.store.writer import Writer, write_lock
@@ -31,7 +31,8 @@ class KnowledgeBase:
         manifest = Manifest.read(kb)
         if not (kb / DOCSTORE).is_file():
             raise KnowledgeBaseError(f"{kb} has a manifest but no {DOCSTORE}: it is not a complete knowledge base")
-        return cls(kb, manifest)
+        with contextlib.closing(connect(kb)) as conn:
+            return cls(kb, with_current_embedder(manifest, read_meta(conn)))
 
     @classmethod
     def create(cls, path: Path | str, manifest: Manifest) -> KnowledgeBase:

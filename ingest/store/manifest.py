@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -102,3 +102,10 @@ class Manifest:
                 f"({theirs.dimension}-d): vectors of different models cannot be mixed. Use the same embedder or a "
                 "new knowledge base."
             )
+
+
+def with_current_embedder(manifest: Manifest, meta: dict[str, str]) -> Manifest:
+    """The manifest with the embedder the docstore's vectors were made with. After `kb tune` switched the
+    embedder (ingest.store.reembed) SQLite's meta row is the truth; manifest.json follows it a moment later."""
+    current = meta.get("embedder")
+    return manifest if current is None else replace(manifest, embedder=EmbedderSpec.from_dict(json.loads(current)))

@@ -15,7 +15,7 @@ import numpy as np
 
 from ingest.lexical import LexicalIndex
 from ingest.store import queries
-from ingest.store.manifest import Manifest
+from ingest.store.manifest import Manifest, with_current_embedder
 from ingest.store.records import ChunkFilter, ChunkRecord, FileEntry
 from ingest.store.schema import BATCH, DENSE, LEXICAL, build_dense, connect, digest, faiss_module, marks, read_meta
 
@@ -38,6 +38,7 @@ class Snapshot:
         meta = read_meta(self._conn)  # the first read pins the snapshot
         self.version = int(meta.get("version", "0"))
         self.meta = meta
+        self.manifest = with_current_embedder(manifest, meta)  # `kb tune` may have switched the embedder
         self._dense: Any = None
         self._lexical: LexicalIndex | None = None
 

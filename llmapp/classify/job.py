@@ -107,6 +107,31 @@ def windows(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
         yield batch
 
 
+@dataclass
+class Scored:
+    """Consecutive input rows as output records (one per row, in input order) and why each failed row failed."""
+
+    records: list[dict[str, Any]]
+    errors: list[str]
+
+
+# (input file, rows already done, result column names) -> the remaining rows, scored, in input order
+Engine = Callable[[Path, int, dict[str, str]], Iterator[Scored]]
+
+
+def local_engine(scorer: BatchScorer, spec: OutputSpec, batch_size: int = 64, window: int = 2048) -> Engine:
+    """Scores in this process, tokenising the next window in a thread while the model runs."""
+
+    def run(input_path: Path, start: int, names: dict[str, str]) -> Iterator[Scored]:
+        rows = itertools.islice(open_reader(input_path).rows(), start, None)
+        prepared: Iterator[Window] = prefetch(prepare(scorer, w, spec) for w in windows(rows, window))
+        for ready in prepared:
+            records = score(scorer, ready, spec, names, batch_size)  # may add errors (unscored rows)
+            yield Scored(records, list(ready.errors.values()))
+
+    return run
+
+
 def input_columns(reader: Reader, spec: OutputSpec) -> list[str]:
     """The input's columns (a jsonl file's come from its first object); the text column must be there."""
     columns = reader.columns
@@ -144,8 +169,13 @@ def classify_file(
     resume: bool = False,
     overwrite: bool = False,
     progress: Callable[[int, int | None], None] | None = None,
+    engine: Engine | None = None,
 ) -> Summary:
-    """Classifies every row of `input_path` into `output`; `progress(rows_done, rows_expected)` per window."""
+    """Classifies every row of `input_path` into `output`; `progress(rows_done, rows_expected)` per window.
+
+    `engine` runs the batches (default: `local_engine`, this process; `llmapp.classify.ray_engine` for Ray).
+    Whatever runs them, this loop alone writes, commits and records progress, so resuming works the same.
+    """
     fmt = table_format(output)
     reader = open_reader(input_path)
     paths = Paths.of(output)
@@ -172,12 +202,11 @@ def classify_file(
     total, started = reader.estimate_rows(), time.monotonic()
     if progress:
         progress(state["rows_done"], total)
+    run = engine or local_engine(scorer, spec, batch_size, window)
     try:
-        rows = itertools.islice(reader.rows(), state["rows_done"], None)
-        prepared: Iterator[Window] = prefetch(prepare(scorer, w, spec) for w in windows(rows, window))
-        for ready in prepared:
-            writer.write(score(scorer, ready, spec, state["names"], batch_size))
-            _account(state, ready, writer.commit())
+        for scored in run(input_path, state["rows_done"], state["names"]):
+            writer.write(scored.records)
+            _account(state, scored, writer.commit())
             write_state(paths.progress, state)
             if progress:
                 progress(state["rows_done"], total)
@@ -194,13 +223,13 @@ def classify_file(
     return summary
 
 
-def _account(state: dict[str, Any], window: Window, position: int) -> None:
-    state["rows_done"] += len(window.rows)
+def _account(state: dict[str, Any], scored: Scored, position: int) -> None:
+    state["rows_done"] += len(scored.records)
     state["position"] = position
-    state["ok"] += len(window.rows) - len(window.errors)
-    state["errors"] += len(window.errors)
+    state["ok"] += len(scored.records) - len(scored.errors)
+    state["errors"] += len(scored.errors)
     kinds = Counter(state["error_kinds"])
-    kinds.update(_kind(reason) for reason in window.errors.values())
+    kinds.update(_kind(reason) for reason in scored.errors)
     state["error_kinds"] = dict(kinds)
 
 

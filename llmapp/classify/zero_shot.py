@@ -60,11 +60,12 @@ class EmbeddingZeroShot:
     def __init__(self, embedder: Any, labels: Sequence[LabelSpec]) -> None:
         self.embedder = embedder
         self.labels = [label.name for label in labels]
-        self.label_vectors = embedder.embed([label.description for label in labels])
+        # e5-style models embed classification inputs and labels alike with their "query" prompt
+        self.label_vectors = embedder.embed([label.description for label in labels], role="query")
 
     @classmethod
     def load(cls, labels: Sequence[LabelSpec], embedder: str | None = None) -> EmbeddingZeroShot:
-        """With `ingest.embed.load_embedder(embedder)`: None is the shipped MiniLM."""
+        """With `ingest.embed.load_embedder(embedder)`: None is the shipped multilingual-e5-small."""
         from ingest.embed import load_embedder
 
         return cls(load_embedder(embedder), labels)
@@ -73,7 +74,7 @@ class EmbeddingZeroShot:
         return list(texts)  # the embedder tokenises inside `embed`
 
     def run(self, encoded: list[str], batch_size: int = 64) -> np.ndarray:
-        vectors = self.embedder.embed(encoded, batch_size=batch_size)
+        vectors = self.embedder.embed(encoded, batch_size=batch_size, role="query")
         return np.asarray(vectors @ self.label_vectors.T, dtype=np.float32)
 
     def scores(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:

@@ -11,7 +11,17 @@ import sys
 
 import typer
 
-from llmapp.cli import ask_cmd, classify_cmd, eval_cmd, finetune_cmd, ingest_cmd, kb_cmd, search_cmd, serve_cmd
+from llmapp.cli import (
+    ask_cmd,
+    classify_cmd,
+    eval_cmd,
+    finetune_cmd,
+    ingest_cmd,
+    kb_cmd,
+    search_cmd,
+    serve_cmd,
+    tune_cmd,
+)
 from llmcommon.errors import UserError
 
 app = typer.Typer(
@@ -28,6 +38,7 @@ app = typer.Typer(
 ingest_cmd.register(app)
 classify_cmd.register(app)
 kb_cmd.register(app)
+tune_cmd.register(app)
 search_cmd.register(app)
 ask_cmd.register(app)
 eval_cmd.register(app)

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from llmapp.chains import Answer, QAChain
     from llmapp.settings import Settings
 
-models_app = typer.Typer(help="Generation models available locally.", no_args_is_help=True, rich_markup_mode=None)
+models_app = typer.Typer(help="Models available locally: generators and the shipped multilingual embedder.",
+                         no_args_is_help=True, rich_markup_mode=None)
 
 KbOpt = Annotated[str, typer.Option("--kb", help="Knowledge base: a name or a path.")]
 BackendOpt = Annotated[

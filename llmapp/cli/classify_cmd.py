@@ -27,7 +27,8 @@ def classify(
     zero_shot: Annotated[str, typer.Option(
         "--zero-shot", help="With --labels: 'embedding' (fast, cosine similarity) or 'llm' (prompted generator).")]
     = "embedding",
-    embedder: Annotated[str | None, typer.Option(help="Embedder for --zero-shot embedding; default MiniLM.")]
+    embedder: Annotated[str | None, typer.Option(help="Embedder for --zero-shot embedding: e5-small "
+                                                 "(default), minilm or a sentence-transformers folder.")]
     = None,
     llm_model: Annotated[str | None, typer.Option(help="Generator model for --zero-shot llm; default SmolLM2.")]
     = None,
@@ -50,6 +51,12 @@ def classify(
     resume: Annotated[bool, typer.Option("--resume", help="Continue a crashed or interrupted run.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the output or a partial run.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr.")] = True,
+    engine: Annotated[str, typer.Option(help="'local' (this process) or 'ray' (Ray Data actors, one per CPU; "
+                                             "needs the 'scale' extra: see docs/scale.md).")] = "local",
+    address: Annotated[str | None, typer.Option(help="With --engine ray: the cluster (ray://HOST:10001 or 'auto'); "
+                                                     "default: a Ray instance on this machine.")] = None,
+    actors: Annotated[int | None, typer.Option(min=1, help="With --engine ray: scoring actors; default one per "
+                                                           "CPU of the cluster.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Classify every row of INPUT with a fine-tuned model (--model) or zero-shot (--labels).
@@ -63,10 +70,11 @@ def classify(
     check_paths(input_path, output, spec, resume=resume, overwrite=overwrite)  # before a model loads (seconds)
     scorer, facts, extra = _scorer(model, labels, zero_shot, embedder, llm_model, (int8, bf16), threads, device,
                                    input_path, spec)
+    run = _engine(engine, scorer, spec, batch_size, window, (address, actors, threads), zero_shot, labels)
     bar = _progress_bar() if progress else None
     try:
         summary = classify_file(scorer, input_path, output, spec, facts, batch_size=batch_size, window=window,
-                                resume=resume, overwrite=overwrite, progress=bar)
+                                resume=resume, overwrite=overwrite, progress=bar, engine=run)
     except KeyboardInterrupt:
         typer.secho(f"\ninterrupted: rerun the same command with --resume to continue {output}", err=True,
                     fg=typer.colors.YELLOW)
@@ -74,12 +82,30 @@ def classify(
     finally:
         if bar is not None:
             bar.close()
-    summary.extra.update(extra)
+    summary.extra.update(extra, engine=engine)
     _report(summary, as_json)
     if summary.rows and not summary.ok:
         typer.secho(f"no row was labelled: the error column of {output} says why for each row", err=True,
                     fg=typer.colors.RED)
         raise typer.Exit(1)
+
+
+def _engine(name: str, scorer: Any, spec: Any, batch_size: int, window: int,
+            cluster: tuple[str | None, int | None, int | None], zero_shot: str, labels: str | None) -> Any:
+    """None for the local loop; a Ray engine holding the scorer for --engine ray."""
+    from llmapp.errors import ConfigError
+
+    if name == "local":
+        return None
+    if name != "ray":
+        raise ConfigError(f"--engine must be 'local' or 'ray', got {name!r}")
+    if labels is not None and zero_shot == "llm":
+        raise ConfigError("--zero-shot llm runs on --engine local only; --engine ray takes --model or "
+                          "--zero-shot embedding")
+    from llmapp.classify.ray_engine import ray_engine
+
+    address, actors, threads = cluster
+    return ray_engine(scorer, spec, batch_size, window, actors=actors, address=address, cpus_per_actor=threads or 1)
 
 
 def _scorer(

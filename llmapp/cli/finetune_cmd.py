@@ -45,13 +45,21 @@ def run(
     job: Path = typer.Argument(..., exists=True, dir_okay=False, help="the job YAML"),
     resume: bool = typer.Option(False, "--resume", help="continue from the run's last checkpoint"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
+    nproc: int = typer.Option(1, "--nproc", min=1, help="processes (DDP through torchrun: gloo on CPU, one per GPU); "
+                              "train.batch_size stays the global batch"),
 ) -> None:
     """Train a job and write its run folder."""
     from finetune.config import load_job
-    from finetune.runner import run_job
+    from finetune.runner import run_job, run_result
 
     _verbose()
-    result = run_job(load_job(job), resume=resume)
+    if nproc > 1:
+        from finetune.launch import launch
+
+        launch(job, nproc, resume)
+        result = run_result(load_job(job).output_dir)
+    else:
+        result = run_job(load_job(job), resume=resume)
     if as_json:
         print_json({"run_dir": str(result.run_dir), "metrics": result.metrics, "data": result.data_report})
     else:

@@ -22,7 +22,8 @@ def ingest(
     prune: Annotated[bool, typer.Option("--prune", help="Remove documents whose files are gone.")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Exit non-zero if any file or row failed.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
-    embedder: Annotated[str | None, typer.Option(help="New knowledge bases only: 'minilm' (default), a local "
+    embedder: Annotated[str | None, typer.Option(help="New knowledge bases only: 'e5-small' (default; Chinese and "
+                                                 "English), 'minilm' (English only), a local "
                                                  "sentence-transformers folder, or 'hash' (tests).")] = None,
     chunk_tokens: Annotated[int | None, typer.Option(help="Chunk budget in embedder tokens [default: window].")] = None,
     chunk_overlap: Annotated[int | None, typer.Option(help="Tokens shared by neighbouring chunks [default: 32].")]
@@ -51,7 +52,7 @@ def ingest(
     from ingest.loaders import LoadOptions
     from ingest.pipeline import IngestOptions
     from ingest.pipeline import ingest as run_ingest
-    from ingest.store import Manifest, is_knowledge_base
+    from ingest.store import KnowledgeBase, is_knowledge_base
 
     settings = settings_from(chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap, embedder=embedder,
                              embed_batch_size=batch_size, device=device,
@@ -61,7 +62,7 @@ def ingest(
     created = not kb_path.exists()
     model = settings.embedder
     if is_knowledge_base(kb_path):
-        built_with = Manifest.read(kb_path).embedder.name
+        built_with = KnowledgeBase.open(kb_path).manifest.embedder.name  # after `kb tune`, the tuned one
         model = embedder or built_with
     options = IngestOptions(
         include=include, exclude=exclude, prune=prune, chunk_tokens=chunk_tokens or settings.chunk_tokens,

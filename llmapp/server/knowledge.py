@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 UPLOADS = "uploads"
 # Names only, never paths: a client must not reach folders outside the server's home.
 _RESERVED = frozenset({"cache"})  # Settings.home/cache holds retrieval caches
-_NEW_KB_EMBEDDERS = re.compile(r"\A(minilm|hash(:\d{1,4})?)\Z")
+_NEW_KB_EMBEDDERS = re.compile(r"\A(e5-small|multilingual-e5-small|minilm|hash(:\d{1,4})?)\Z")
 
 
 @dataclass
@@ -111,16 +111,17 @@ class KnowledgeBases:
         return stats
 
     def create(self, name: str, embedder: str | None, chunk_tokens: int | None) -> dict[str, Any]:
+        from ingest.embed import DEFAULT_EMBEDDER
         from ingest.pipeline import IngestOptions, ingest
         from ingest.store import is_knowledge_base
 
         path = self.path(name)
         if is_knowledge_base(path):
             raise ApiError(409, f"a knowledge base named {name!r} already exists")
-        chosen = embedder or self.settings.embedder or "minilm"
+        chosen = embedder or self.settings.embedder or DEFAULT_EMBEDDER
         if embedder is not None and not _NEW_KB_EMBEDDERS.match(embedder):
-            raise ApiError(400, "embedder must be 'minilm' or 'hash[:DIM]'; other models are set on the server "
-                                "(LLMAPP_EMBEDDER or llmapp.yaml)")
+            raise ApiError(400, "embedder must be 'e5-small', 'minilm' or 'hash[:DIM]'; other models are set on "
+                                "the server (LLMAPP_EMBEDDER or llmapp.yaml)")
         options = IngestOptions(chunk_tokens=chunk_tokens or self.settings.chunk_tokens,
                                 chunk_overlap=self.settings.chosen_chunk_overlap(), progress=False)
         ingest(path, [], self.embedder(chosen), options)  # no files: creates the empty knowledge base

@@ -98,7 +98,7 @@ def openai_router(state: ServerState) -> APIRouter:
         if request.dimensions is not None and request.dimensions != embedder.dimension:
             raise ApiError(400, f"dimensions={request.dimensions}: this knowledge base's embedder gives "
                                 f"{embedder.dimension}-d vectors and cannot shorten them; leave dimensions out")
-        vectors = embedder.embed(texts)
+        vectors = embedder.embed(texts, role=request.input_type)
         tokens = sum(embedder.count_tokens(text) for text in texts)
         return {"object": "list", "model": KB_PREFIX + name,
                 "data": [{"object": "embedding", "index": i, "embedding": encoded(vector, request.encoding_format)}

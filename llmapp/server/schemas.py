@@ -43,7 +43,8 @@ class Filters(_Strict):
 
 class CreateKb(_Strict):
     name: str = Field(min_length=1, max_length=64, examples=["handbook", "员工手册"])
-    embedder: str | None = Field(default=None, description="'minilm' (default) or 'hash[:DIM]' (tests).")
+    embedder: str | None = Field(default=None, description="'e5-small' (default: Chinese and English), 'minilm' "
+                                 "(English only) or 'hash[:DIM]' (tests).")
     chunk_tokens: int | None = Field(default=None, ge=16, le=8192)
 
 
@@ -114,6 +115,9 @@ class EmbeddingRequest(_Lenient):
     input: str | list[str]
     encoding_format: Literal["float", "base64"] = "float"  # base64: the OpenAI SDK's default (little-endian f32)
     dimensions: int | None = Field(default=None, ge=1, description="Must equal the embedder's dimension if given.")
+    input_type: Literal["query", "passage"] = Field(
+        default="passage", description="What the texts are, for models with prompts (e5: 'query: '/'passage: '): "
+        "'passage' for texts to search, 'query' for questions. An extension to OpenAI's API.")
 
     def texts(self) -> list[str]:
         return [self.input] if isinstance(self.input, str) else list(self.input)

@@ -108,6 +108,8 @@ def step_for(kbs: Any, limits: Limits) -> Any:
     """Rebuild a stored job's work from its spec (after a restart); raises when it cannot run any more."""
     def build(job: Job) -> Any:
         base = kbs.open(job.kb)
+        if job.kind == "tune":  # its run folder resumes training; the gate and switch start over when re-posted
+            raise ValueError(f"tune jobs are not restarted automatically; POST /kbs/{job.kb}/tune again")
         if job.kind == "remove":
             return remove_step(base, job.spec["source"], job.spec.get("sha256"))
         files = [kbs.uploads(job.kb) / name for name in job.spec["files"]]

@@ -11,7 +11,8 @@ const TEXT = {
     ingested: "Done: {added} added, {updated} updated, {unchanged} unchanged, {failed} failed.",
     jobFailed: "Ingest failed: {error}", deleteDoc: "Delete", confirmDelete: "Delete {name}?",
     noDocuments: "No documents yet.", chunks: "chunks", unauthorized: "The server needs a valid API key.",
-    thinking: "…", page: "page",
+    thinking: "…", page: "page", embedderE5: "multilingual (Chinese + English)",
+    embedderMinilm: "English only (MiniLM)", embedderHint: "How the new knowledge base embeds its texts",
   },
   zh: {
     tagline: "带引用的知识库问答", apiKey: "API 密钥", apiKeyHint: "服务器需要时填写",
@@ -22,7 +23,8 @@ const TEXT = {
     ingested: "完成：新增 {added}，更新 {updated}，未变 {unchanged}，失败 {failed}。",
     jobFailed: "导入失败：{error}", deleteDoc: "删除", confirmDelete: "删除 {name}？",
     noDocuments: "还没有文档。", chunks: "个片段", unauthorized: "服务器需要有效的 API 密钥。",
-    thinking: "…", page: "页",
+    thinking: "…", page: "页", embedderE5: "多语言（中文 + 英文）", embedderMinilm: "仅英文（MiniLM）",
+    embedderHint: "新知识库用哪个模型计算向量",
   },
 };
 
@@ -38,6 +40,7 @@ function applyLanguage() {
   document.documentElement.lang = state.lang === "zh" ? "zh-CN" : "en";
   document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
   document.querySelectorAll("[data-i18n-placeholder]").forEach((el) => { el.placeholder = t(el.dataset.i18nPlaceholder); });
+  document.querySelectorAll("[data-i18n-title]").forEach((el) => { el.title = t(el.dataset.i18nTitle); });
   $("lang").textContent = state.lang === "zh" ? "English" : "中文";
   renderUploadStatus();
 }
@@ -301,7 +304,7 @@ async function onCreateKb(event) {
   if (!name) return;
   try {
     await api("/kbs", { method: "POST", headers: { "Content-Type": "application/json" },
-                        body: JSON.stringify({ name }) });
+                        body: JSON.stringify({ name, embedder: $("new-kb-embedder").value }) });
     $("new-kb").value = "";
     await loadKbs(name);
   } catch (err) { showError(err.message); }

@@ -38,3 +38,33 @@ def test_embedding_trains_saves_a_sentence_transformer_folder(tiny_bert: Path, t
         first.encode(["good film"], convert_to_tensor=True), second.encode(["good film"], convert_to_tensor=True)
     )
     assert export_run(run, tmp_path / "merged")["equivalent"]
+
+
+def _batch_texts(batch: dict, tokenizer: object) -> list[str]:
+    texts = []
+    for role in ("query", "positive", "negative"):
+        if f"{role}_input_ids" in batch:
+            texts += tokenizer.batch_decode(batch[f"{role}_input_ids"], skip_special_tokens=True)  # type: ignore[attr-defined]
+    return texts
+
+
+def test_training_batches_never_hold_the_same_text_twice(tiny_bert: Path, tmp_path: Path) -> None:
+    """Two copies of a text in one batch make a query's own positive one of its in-batch negatives."""
+    from finetune.runner import load_splits
+    from finetune.tasks import get_task
+    from finetune.training import build_trainer
+
+    rows = [{"query": q, "positive": p, "negative": PAIRS[(i + 1) % len(PAIRS)][1]}
+            for i, (q, p) in enumerate(PAIRS)] * 4
+    train = write_jsonl(tmp_path / "train.jsonl", rows)
+    job = parse_job(job_dict("embedding", tiny_bert, train, train, tmp_path / "run", batch_size=4), tmp_path)
+    task = get_task("embedding")
+    splits = load_splits(job, task)
+    prepared = task.prepare(job, tiny_bert, splits.train_records, splits.validation_records)
+    trainer = build_trainer(job, prepared, tmp_path / "run", [])
+    seen = 0
+    for batch in trainer.get_train_dataloader():
+        texts = _batch_texts(batch, prepared.tokenizer)
+        assert len(texts) == len(set(texts)), texts
+        seen += len(batch["query_input_ids"])
+    assert seen == len(rows)  # every row trained on, none dropped to avoid a duplicate

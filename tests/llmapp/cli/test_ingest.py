@@ -1,4 +1,5 @@
-"""`llmapp ingest`, `kb` and `search` end to end through the real console entry point and the shipped MiniLM."""
+"""`llmapp ingest`, `kb` and `search` end to end through the real console entry point and the default embedder
+(the shipped multilingual-e5-small)."""
 
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ def test_ingest_search_info_remove(corpus: Path, tmp_path: Path) -> None:
 
     info = json.loads(llmapp("kb", "info", "notes", "--json", home=tmp_path).stdout)
     assert (info["documents"], info["chunks"], info["vectors"]) == (3, 3, 3)
-    assert info["embedder"]["name"] == "minilm" and info["bytes"] > 0
+    assert info["embedder"]["name"] == "e5-small" and info["bytes"] > 0
 
     assert llmapp("kb", "list", home=tmp_path).stdout.split() == ["notes"]
     removed = llmapp("kb", "remove", "notes", str(corpus / "rust.txt"), home=tmp_path)

@@ -1,0 +1,76 @@
+"""The gate on hand-made cases: a worse embedder is not promoted (the knowledge base is unchanged); a better
+one is promoted into a new version that records the gate, and --rollback returns to the previous embedder.
+
+"Better" is made by hand: each document carries a unique pair of symbols that BM25 never indexes but the hash
+embedder's tokens do, and the questions are those symbols. The random tiny BERT cannot find them; the hash
+embedder finds every one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ingest.embed import HashEmbedder, SentenceTransformerEmbedder
+from ingest.store import KnowledgeBase, Manifest
+from llmapp.settings import Settings
+from llmapp.tune.gate import Judged
+from llmapp.tune.loop import TuneOptions, TuneReport, gate_and_promote, rollback
+from tests.support.retrieval_fixtures import build_kb
+
+SYMBOLS = "☂♞☯♫✈⚓☀❄♛✂☎⌛⚡♻✿☘⚽☕"
+TOPICS = ["Tomatoes grow best in sunny gardens with regular watering and rich soil",
+          "Garbage collection trucks come by on Tuesday mornings before eight",
+          "Interest rates at the central bank were raised by a quarter point",
+          "The automobile engine fails to ignite when the battery is flat",
+          "Cats sleep most of the day and hunt mice at dusk in the barn",
+          "The library opens at nine and lends books for three weeks at most",
+          "Mountain trails close in winter when snow covers the upper paths",
+          "The orchestra rehearses the symphony every Thursday evening in the hall",
+          "Fresh bread is baked before dawn and sold out by noon on weekdays"]
+
+
+def _docs() -> dict[str, str]:
+    return {f"d{i}.txt": f"{topic} {SYMBOLS[2 * i]}{SYMBOLS[2 * i + 1]}." for i, topic in enumerate(TOPICS)}
+
+
+def _symbol_questions(kb: Path) -> Judged:
+    with KnowledgeBase.open(kb).snapshot() as snap:
+        records = snap.chunks(snap.chunk_ids()).values()
+        docs = {Path(r.source).name: f"{r.source}#{r.doc_id}" for r in records}
+    queries = [f"{SYMBOLS[2 * i]} {SYMBOLS[2 * i + 1]}" for i in range(len(TOPICS))]
+    return Judged("your questions", queries, [{docs[f"d{i}.txt"]: 1} for i in range(len(TOPICS))])
+
+
+def _gate(settings: Settings, kb: Path, tuned: Any) -> TuneReport:
+    spec = {**tuned.spec(), "tuned": {"base_model": "test", "run_dir": None, "adapter": None}}
+    return gate_and_promote(settings, str(kb), TuneOptions(margin=0.05), TuneReport(kb=str(kb)), tuned, spec,
+                            [_symbol_questions(kb)])
+
+
+def test_a_worse_embedder_is_not_promoted_and_the_knowledge_base_is_unchanged(tiny_encoder: Path,
+                                                                               tmp_path: Path) -> None:
+    kb = build_kb(tmp_path, _docs(), embedder=HashEmbedder(64))
+    version = KnowledgeBase.open(kb).version()
+    report = _gate(Settings(home=tmp_path / "home"), kb, SentenceTransformerEmbedder(tiny_encoder))
+    assert not report.promoted and report.reason.startswith("kept the embedder")
+    assert report.gate["sets"]["your questions"]["ndcg@10_gain"] < 0
+    assert KnowledgeBase.open(kb).version() == version
+    assert KnowledgeBase.open(kb).manifest.embedder.name == "hash:64"
+
+
+def test_a_better_embedder_is_promoted_into_a_new_version_and_rolled_back(tiny_encoder: Path,
+                                                                          tmp_path: Path) -> None:
+    from llmapp.retrieve import open_retriever
+
+    settings = Settings(home=tmp_path / "home")
+    kb = build_kb(tmp_path, _docs(), embedder=SentenceTransformerEmbedder(tiny_encoder))
+    version = KnowledgeBase.open(kb).version()
+    report = _gate(settings, kb, HashEmbedder(64))
+    assert report.promoted and report.reason.startswith("promoted") and report.version == version + 1
+    recorded = Manifest.read(kb).embedder
+    assert recorded.name == "hash:64" and recorded.extra["tuned"]["gate"]["promote"] is True
+    with open_retriever(settings, str(kb)) as retriever:
+        assert retriever.search("☯ ♫", k=1)[0].text.startswith("Garbage collection")
+    assert rollback(settings, str(kb)) == version + 2
+    assert KnowledgeBase.open(kb).manifest.embedder.name == str(tiny_encoder.resolve())
