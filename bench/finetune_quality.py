@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "runs" / "data"
+DATA = Path("~/llmapp-examples/data").expanduser()  # where examples/finetune/prepare_eval_data.py writes
 JOB = ROOT / "examples" / "finetune" / "sst2-lora.yaml"
 
 PLAIN = """
@@ -62,7 +62,7 @@ def job_in_fresh_folder() -> Path:
 
     job = yaml.safe_load(JOB.read_text(encoding="utf-8"))
     for split in ("train", "validation"):
-        job["data"][split] = str((JOB.parent / job["data"][split]).resolve())
+        job["data"][split] = str((JOB.parent / Path(job["data"][split]).expanduser()).resolve())
     folder = Path(tempfile.mkdtemp(prefix="llmapp-bench-sst2-"))
     job["output_dir"] = str(folder / "run")
     (folder / "job.yaml").write_text(yaml.safe_dump(job), encoding="utf-8")
@@ -74,7 +74,8 @@ def main() -> None:
     from finetune.models import resolve_base_model
 
     if not (DATA / "sst2_train.tsv").is_file():
-        raise SystemExit("run examples/finetune/prepare_eval_data.py first (it writes runs/data/)")
+        raise SystemExit("run examples/finetune/prepare_eval_data.py --shared ../shared/eval first "
+                         "(it writes ~/llmapp-examples/data)")
     base = str(resolve_base_model("minilm"))
     plain = run([sys.executable, "-c", PLAIN, base, str(DATA / "sst2_train.tsv"), str(DATA / "sst2_val.tsv"),
                  tempfile.mkdtemp(prefix="llmapp-bench-plain-sst2-")])

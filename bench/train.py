@@ -1,6 +1,6 @@
 """Training throughput: our job vs the plain HF Trainer + PEFT script a user would write, same data/settings.
 
-    .venv/bin/python bench/train.py --task classification --data runs/data/sst2_train.tsv --steps 40
+    .venv/bin/python bench/train.py --task classification --data ~/llmapp-examples/data/sst2_train.tsv --steps 40
     .venv/bin/python bench/train.py --task causal --steps 20            # SmolLM2 on synthetic Q/A pairs
 
 Each side runs in its own subprocess (peak RSS is per process). Reported per side: train tokens/s (real,
@@ -127,7 +127,7 @@ def main() -> None:
     base_path = str(resolve_base_model(base))
     work = Path(tempfile.mkdtemp(prefix="bench-train-"))
     if args.task == "classification":
-        data = args.data or ROOT / "runs" / "data" / "sst2_train.tsv"
+        data = args.data or Path("~/llmapp-examples/data/sst2_train.tsv").expanduser()
         rows = [
             {"text": r.fields["sentence"], "label": r.fields["label"]} for r in read_rows(data) if hasattr(r, "fields")
         ][: args.steps * args.batch]

@@ -132,6 +132,7 @@ def _explain(error: ValidationError, source: str) -> str:
 
 def _resolve(job: Job, root: Path) -> Job:
     def absolute(path: Path | None) -> Path | None:
+        path = path.expanduser() if path is not None else None  # "~/data/x.tsv": a place outside any checkout
         return None if path is None else (path if path.is_absolute() else (root / path).resolve())
 
     data = job.data.model_copy(update={"train": absolute(job.data.train), "validation": absolute(job.data.validation)})

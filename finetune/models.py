@@ -7,6 +7,8 @@ The shipped models and the one-time GGUF -> safetensors conversion of SmolLM2 li
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -66,3 +68,21 @@ def refuse_quantized(model: Any) -> None:
             "this model was loaded quantized (e.g. from a GGUF file) and cannot be fine-tuned; train from a "
             "safetensors folder (for the shipped SmolLM2 use base_model: smollm2)"
         )
+
+
+@contextmanager
+def quiet_loading() -> Iterator[None]:
+    """No "Loading weights" bar and no load report while a trained run is loaded: the report calls the head
+    "MISSING ... newly initialized" because the run's adapter restores it a moment later, which made every
+    `llmapp classify --model RUN` look broken. Warnings from elsewhere are untouched: both settings return."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bar = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bar:
+            hf_logging.enable_progress_bar()

@@ -12,6 +12,7 @@ from typing import Any
 
 from finetune import rundir
 from finetune.errors import ModelLoadError, RunFolderError
+from finetune.models import quiet_loading
 
 
 @dataclass(frozen=True)
@@ -68,11 +69,13 @@ def load_model(run_dir: Path, auto_class: Any, merged: bool = False, **base_opti
     so inference runs a plain model at full speed (what `export --merge` saves).
     """
     if (run_dir / rundir.MODEL).is_dir():
-        return auto_class.from_pretrained(run_dir / rundir.MODEL).eval()
+        with quiet_loading():
+            return auto_class.from_pretrained(run_dir / rundir.MODEL).eval()
     base = base_model_folder(run_dir)
     from peft import PeftModel
 
-    model = PeftModel.from_pretrained(auto_class.from_pretrained(base, **base_options), run_dir / rundir.ADAPTER)
+    with quiet_loading():  # a classifier's head is new in the base model, and restored from the adapter next
+        model = PeftModel.from_pretrained(auto_class.from_pretrained(base, **base_options), run_dir / rundir.ADAPTER)
     return (model.merge_and_unload() if merged else model).eval()
 
 

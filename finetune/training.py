@@ -167,9 +167,12 @@ def train(
         prepared.extra["eval_loss_before"] = before.get("eval_loss")
         progress_logger.info("validation loss before training: %.4f", before.get("eval_loss", float("nan")))
     started = time.perf_counter()
-    output = trainer.train(resume_from_checkpoint=str(checkpoint) if resumed else None)
+    if resumed and checkpoint and _finished(checkpoint):
+        metrics = _restore_finished(trainer, checkpoint)
+    else:
+        metrics = trainer.train(resume_from_checkpoint=str(checkpoint) if resumed else None).metrics
     seconds = time.perf_counter() - started
-    summary = dict(output.metrics)
+    summary = dict(metrics)
     summary.update(
         global_step=trainer.state.global_step,
         num_input_tokens_seen=trainer.state.num_input_tokens_seen,
@@ -178,6 +181,25 @@ def train(
         best_checkpoint=trainer.state.best_model_checkpoint,
     )
     return trainer, summary
+
+
+def _finished(checkpoint: Path) -> bool:
+    """The checkpoint is the last step of training (a run killed while saving or evaluating its result)."""
+    state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    return bool(state.get("max_steps")) and state.get("global_step", 0) >= state["max_steps"]
+
+
+def _restore_finished(trainer: Any, checkpoint: Path) -> dict[str, Any]:
+    """Weights and state of a finished training, without a training step: resuming it through `train` would
+    run one step past max_steps (the Trainer steps before it checks the limit)."""
+    from transformers import TrainerState
+
+    progress_logger.info("%s is the last step: training is complete, only the result is written", checkpoint.name)
+    trainer._load_from_checkpoint(str(checkpoint))
+    trainer.state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
+    if trainer.args.load_best_model_at_end and trainer.state.best_model_checkpoint:
+        trainer._load_best_model()
+    return {"train_runtime": None, "train_loss": None}
 
 
 class RunLogCallback:

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
         "else float32 (vectors agree to cosine >= 0.9999).",
     )
     device: str | None = Field(default=None, description="torch device (cpu, cuda, cuda:1); default: cuda if present.")
+    threads: int | None = Field(
+        default=None, ge=1, le=1024,
+        description="CPU threads for generation (llama.cpp, transformers on CPU); default: the physical cores "
+        "this process may use, minus those other processes keep busy, at most 8.",
+    )
 
     @field_validator("home", mode="before")
     @classmethod

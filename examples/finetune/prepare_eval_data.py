@@ -1,6 +1,9 @@
-"""Writes the data files the example jobs read, from the evaluation sets in ../shared/eval (not shipped).
+"""Writes the data files the example jobs read, from a folder of the public evaluation sets (not shipped).
 
-    .venv/bin/python examples/finetune/prepare_eval_data.py [--shared ../shared/eval] [--out runs/data]
+    .venv/bin/python examples/finetune/prepare_eval_data.py --shared PATH/TO/eval [--out ~/llmapp-examples/data]
+
+--shared holds sst2/train.tsv, chnsenticorp/{train,dev}.tsv and cmrc2018/cmrc2018_trial.json. The output goes
+to ~/llmapp-examples/data by default, where the example jobs read it (never into the repository).
 
 sst2_train.tsv: the first 2,000 rows of GLUE SST-2 train; sst2_val.tsv: its last 1,000 rows (disjoint), our
 validation split. chnsenticorp_train.tsv: the first 2,000 rows of ChnSentiCorp train; dev.tsv is used as is.
@@ -17,13 +20,18 @@ import shutil
 from pathlib import Path
 
 SFT_TRAIN, SFT_VAL, WINDOW = 300, 100, 120
+DEFAULT_OUT = Path("~/llmapp-examples/data")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--shared", type=Path, default=Path("../shared/eval"))
-    parser.add_argument("--out", type=Path, default=Path("runs/data"))
+    parser.add_argument("--shared", type=Path, required=True,
+                        help="Folder with sst2/, chnsenticorp/ and cmrc2018/ (e.g. ../shared/eval)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"Where to write (default {DEFAULT_OUT})")
     args = parser.parse_args()
+    args.shared, args.out = args.shared.expanduser(), args.out.expanduser()
+    if not (args.shared / "sst2" / "train.tsv").is_file():
+        raise SystemExit(f"{args.shared} has no sst2/train.tsv: give the folder of the evaluation sets")
     args.out.mkdir(parents=True, exist_ok=True)
     sst2 = (args.shared / "sst2" / "train.tsv").read_text(encoding="utf-8").splitlines(keepends=True)
     (args.out / "sst2_train.tsv").write_text("".join(sst2[:2001]), encoding="utf-8")

@@ -1,9 +1,10 @@
 """The chat chain: a follow-up question is condensed into a standalone one, then answered by the QA chain;
 each exchange is stored in the conversation's history.
 
-Condensing uses the generator with the `condense` prompt. A generator that is not a language model (the
-extractive backend) cannot rewrite text, so a rule is used instead: a question that looks like a follow-up
-(short, or referring back with "it", "that", "它", "这个"...) is joined to the previous standalone question.
+Only a turn that refers back (a pronoun, an ellipsis: see `llmapp.chains.follow_up`) is condensed; a new
+question is searched as asked. Condensing uses the generator with the `condense` prompt. A generator that is not
+a language model (the extractive backend) cannot rewrite text, so a rule is used instead: the follow-up is
+joined to the previous standalone question.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from llmapp.chains.answer import Answer
+from llmapp.chains.follow_up import refers_back
 from llmapp.chains.history import ChatHistory, Turn
 from llmapp.chains.qa import QAChain, QuestionInput
 from llmapp.errors import ConfigError
@@ -27,22 +29,10 @@ HISTORY_TURNS = 6  # the last three exchanges are enough context to resolve a fo
 TURN_CHARS = 400  # long answers are cut in the condense prompt: the question needs their gist only
 CONDENSE_MAX_TOKENS = 64
 
-_REFERS_BACK = re.compile(
-    r"\b(it|its|this|that|these|those|they|them|their|he|she|his|her|one|ones|there|then|also|else)\b"
-    r"|[它这那其该此他她]|还有|呢[？?]?$",
-    re.IGNORECASE,
-)
-_SHORT_WORDS = 5
-_SHORT_CJK = 8
-
 
 def looks_like_follow_up(question: str) -> bool:
-    """Short questions and questions that point back at something said before."""
-    if _REFERS_BACK.search(question):
-        return True
-    if detect_language(question) == "zh":
-        return len(question.strip()) <= _SHORT_CJK
-    return len(question.split()) <= _SHORT_WORDS
+    """Questions that point back at something said before ("它的缺点呢？", "What about it?")."""
+    return refers_back(question)
 
 
 def condense_by_rule(question: str, history: list[Turn]) -> str:
@@ -88,8 +78,9 @@ class ChatChain(Runnable[str | QuestionInput, Answer]):
             self.history.add_exchange(conversation, question, standalone, final.text, cites)
 
     def condense(self, question: str, turns: list[Turn]) -> str:
-        """The follow-up as a question that stands on its own (unchanged when there is no history)."""
-        if not turns:
+        """The follow-up as a question that stands on its own (unchanged when there is no history or the
+        question does not refer back)."""
+        if not turns or not refers_back(question):
             return question
         generator = self.qa.generator
         if isinstance(generator, PassageAnswerer):

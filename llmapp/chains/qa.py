@@ -165,7 +165,8 @@ class QAChain(Runnable[str | QuestionInput, Answer]):
     def _finish(self, base: Answer, raw: str, passages: list[Passage], clock: _Clock) -> Answer:
         extractive = isinstance(self.generator, PassageAnswerer)
         grounded = self.grounder.ground(base.question, raw, passages, extractive_draft=extractive)
-        tokens = self.generator.count_tokens(raw) if raw else 0
+        # The extractive backend decodes nothing: its "tokens/s" was copied text over microseconds (absurd).
+        tokens = self.generator.count_tokens(raw) if raw and not extractive else 0
         return Answer(question=base.question, text=grounded.text, answered=grounded.grounding != "none",
                       language=base.language, citations=_citations(grounded, passages), hits=base.hits,
                       timings=clock.timings(tokens), standalone_question=base.standalone_question,

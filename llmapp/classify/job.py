@@ -146,6 +146,18 @@ def input_columns(reader: Reader, spec: OutputSpec) -> list[str]:
     return columns
 
 
+def check_paths(input_path: Path, output: Path, spec: OutputSpec, resume: bool = False,
+                overwrite: bool = False) -> None:
+    """Everything about the input and output that can be wrong, checked before a model is loaded: formats,
+    the input's existence and columns, the output's folder, and an output or partial run in the way."""
+    table_format(output)
+    input_columns(open_reader(input_path), spec)
+    if not output.parent.is_dir():
+        raise ConfigError(f"cannot write {output}: the folder {output.parent} does not exist")
+    if not resume and not overwrite:
+        _refuse_clobber(Paths.of(output))
+
+
 def classify_file(
     scorer: BatchScorer,
     input_path: Path,

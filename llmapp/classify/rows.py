@@ -100,9 +100,9 @@ def score(
         unscored = np.isnan(matrix).all(axis=1)  # e.g. an LLM reply that named no label
         predictions = to_predictions(np.nan_to_num(matrix, nan=-np.inf), scorer.labels, spec.top_k,
                                      spec.threshold)
-        for position, prediction, missing in zip(window.good, predictions, unscored, strict=True):
+        for i, (position, prediction, missing) in enumerate(zip(window.good, predictions, unscored, strict=True)):
             if missing:
-                window.errors[position] = "the model's answer named no label"
+                window.errors[position] = _why_unscored(scorer, i)
                 continue
             found: dict[str, Any] = {"label": prediction.label, "score": round(prediction.score, 6),
                                      "status": "ok", "error": ""}
@@ -118,6 +118,12 @@ def score(
         record.update({names[key]: value for key, value in found.items()})
         records.append(record)
     return records
+
+
+def _why_unscored(scorer: BatchScorer, i: int) -> str:
+    """The scorer's own reason for text `i` of its last run (e.g. the LLM's reply), else a generic one."""
+    explain = getattr(scorer, "why_unscored", None)
+    return str(explain(i)) if callable(explain) else "the model's answer named no label"
 
 
 def classify_rows(

@@ -4,8 +4,10 @@
 - `EmbeddingZeroShot` (fast): cosine similarity between the text and each label's description, both embedded
   with the knowledge-base embedder (default the shipped MiniLM). Scores are cosines in [-1, 1], not
   probabilities, so a `--threshold` is a similarity (around 0.3 is a sensible start for MiniLM).
-- `LlmZeroShot` (slow): the `classify_zero_shot` prompt template and a generator; the reply is matched to a
-  label (score 1.0). A reply that names no label scores NaN, which the batch function reports as a bad row.
+- `LlmZeroShot` (slow): the `classify_zero_shot` prompt template and a generator. A local model picks a label
+  by constrained choice (each label's likelihood as the reply; scores are probabilities); a server's reply is
+  matched to a label (score 1.0), and a reply that names no label scores NaN, which the batch function
+  reports as a bad row with the reply in its error column.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ import numpy as np
 from llmapp.errors import ConfigError
 
 logger = logging.getLogger(__name__)
+
+REPLY_CHARS = 200  # of a reply that named no label, kept in the row's error column
+TEXT_CHARS = 600  # of each text in the prompt: enough to tell its class, and prompt reading is most of the time
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,13 @@ class EmbeddingZeroShot:
 
 
 class LlmZeroShot:
-    """One generation per text with the `classify_zero_shot` template (in the text's language)."""
+    """One prompt per text with the `classify_zero_shot` template (in the text's language).
+
+    With a local model (llamacpp, transformers) the label is a constrained choice: each label's likelihood as
+    the reply, softmaxed into scores that sum to 1, so every row gets a label. Other generators (a server)
+    write a reply that is matched to a label; a reply naming none scores NaN, and `why_unscored` keeps it for
+    the row's error column.
+    """
 
     multi_label = False
 
@@ -86,26 +97,50 @@ class LlmZeroShot:
 
         self.generator = generator
         self.labels = [label.name for label in labels]
+        self.descriptions = [label.description for label in labels]
         self.prompts = prompts or PromptLibrary()
+        self._unmatched: dict[int, str] = {}
 
     def encode(self, texts: Sequence[str]) -> list[str]:
         return list(texts)
 
     def run(self, encoded: list[str], batch_size: int = 64) -> np.ndarray:
+        self._unmatched = {}
         out = np.full((len(encoded), len(self.labels)), np.nan, dtype=np.float32)
         for row, text in enumerate(encoded):
-            messages = self.prompts.for_text("classify_zero_shot", text).render(text=text, labels=self.labels)
-            reply = self.generator.generate(messages, max_tokens=16, temperature=0.0)
-            found = match_label(reply, self.labels)
-            if found is None:
-                logger.debug("zero-shot reply %r names no label", reply)
-                continue
-            out[row] = 0.0
-            out[row, found] = 1.0
+            out[row] = self._score(row, text)
         return out
+
+    def why_unscored(self, row: int) -> str:
+        """Why row `row` of the last `run` has no scores: the model's reply, which named no label."""
+        reply = " ".join(self._unmatched.get(row, "").split())
+        return f"the model's answer named no label: {reply[:REPLY_CHARS]!r}"
 
     def scores(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         return self.run(self.encode(texts), batch_size)
+
+    def _score(self, row: int, text: str) -> np.ndarray:
+        from llmapp.generate.choices import choice_logprobs
+
+        messages = self.prompts.for_text("classify_zero_shot", text).render(
+            text=text[:TEXT_CHARS], labels=self.labels, descriptions=self.descriptions)
+        likelihoods = choice_logprobs(self.generator, messages, self.labels)
+        if likelihoods is not None:
+            return _softmax(np.asarray(likelihoods, dtype=np.float64))
+        reply = self.generator.generate(messages, max_tokens=16, temperature=0.0)
+        found = match_label(reply, self.labels)
+        scores = np.full(len(self.labels), np.nan, dtype=np.float32)
+        if found is None:
+            self._unmatched[row] = reply
+            return scores
+        scores[:] = 0.0
+        scores[found] = 1.0
+        return scores
+
+
+def _softmax(values: np.ndarray) -> np.ndarray:
+    shifted = np.exp(values - values.max())
+    return (shifted / shifted.sum()).astype(np.float32)
 
 
 def match_label(reply: str, labels: Sequence[str]) -> int | None:

@@ -31,6 +31,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
+    # Plain help: rich's markup ate "[default: ...]" (leaving " .") and its boxes cut long lines at 80 columns.
+    rich_markup_mode=None,
 )
 
 ingest_cmd.register(app)

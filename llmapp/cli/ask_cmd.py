@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from llmapp.settings import Settings
 
 models_app = typer.Typer(help="Models available locally: generators and the shipped multilingual embedder.",
-                         no_args_is_help=True)
+                         no_args_is_help=True, rich_markup_mode=None)
 
 KbOpt = Annotated[str, typer.Option("--kb", help="Knowledge base: a name or a path.")]
 BackendOpt = Annotated[
@@ -44,6 +44,9 @@ MaxTokensOpt = Annotated[int, typer.Option(help="Longest answer, in tokens.")]
 TemperatureOpt = Annotated[float, typer.Option(help="0 = greedy (deterministic).")]
 PromptsOpt = Annotated[Path | None, typer.Option(help="Folder of prompt templates overriding the shipped ones.")]
 DeviceOpt = Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 (transformers backend).")]
+ThreadsOpt = Annotated[int | None, typer.Option(
+    min=1, help="CPU threads for generation [default: $LLMAPP_THREADS, llmapp.yaml, else the free cores].",
+    show_default=False)]
 
 
 def register(app: typer.Typer) -> None:
@@ -61,6 +64,7 @@ def ask(
     base_url: BaseUrlOpt = None,
     api_key: ApiKeyOpt = None,
     device: DeviceOpt = None,
+    threads: ThreadsOpt = None,
     k: KOpt = 5,
     min_score: MinScoreOpt = None,
     min_relative_score: RelativeOpt = None,
@@ -71,9 +75,9 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer, citations, hits and timings.")] = False,
 ) -> None:
     """Answer a question from a knowledge base, streaming the answer, then its numbered sources."""
-    settings = settings_from(device=device)
+    settings = settings_from(device=device, threads=threads)
     chain = _qa_chain(settings, kb, k, (min_score, min_relative_score), mode, prompts, max_tokens, temperature,
-                      _generator_config(backend, model, adapter, base_url, api_key, device or settings.device))
+                      _generator_config(settings, backend, model, adapter, base_url, api_key))
     try:
         final = _answer(chain.run(question), stream=not as_json)
     finally:
@@ -92,6 +96,7 @@ def chat(
     base_url: BaseUrlOpt = None,
     api_key: ApiKeyOpt = None,
     device: DeviceOpt = None,
+    threads: ThreadsOpt = None,
     k: KOpt = 5,
     min_score: MinScoreOpt = None,
     min_relative_score: RelativeOpt = None,
@@ -102,12 +107,13 @@ def chat(
     conversation: Annotated[str, typer.Option(help="Conversation id: history is kept per id.")] = "default",
     history: Annotated[Path | None, typer.Option(help="History database (default: HOME/chat.sqlite).")] = None,
 ) -> None:
-    """Chat with a knowledge base: follow-up questions, streaming; /sources, /reset, /exit."""
+    """Chat with a knowledge base: follow-up questions, streaming; Ctrl-C cancels an answer; /sources, /reset,
+    /exit (or Ctrl-D)."""
     from llmapp.chains import ChatChain, ChatHistory
 
-    settings = settings_from(device=device)
+    settings = settings_from(device=device, threads=threads)
     qa = _qa_chain(settings, kb, k, (min_score, min_relative_score), mode, prompts, max_tokens, temperature,
-                   _generator_config(backend, model, adapter, base_url, api_key, device or settings.device))
+                   _generator_config(settings, backend, model, adapter, base_url, api_key))
     session = ChatChain(qa, ChatHistory(history or settings.home / "chat.sqlite"))
     typer.secho(f"chatting with {kb} ({qa.generator.name}: {qa.generator.model}); /sources /reset /exit",
                 fg=typer.colors.BLUE, err=True)
@@ -121,7 +127,7 @@ def chat(
             elif line == "/sources":
                 _print_sources(last) if last else typer.echo("no answer yet", err=True)
             elif line:
-                last = _answer(session.run(line, conversation), stream=True)
+                last = _cancellable(session.run(line, conversation)) or last
     finally:
         session.history.close()
         _close(qa.retriever)
@@ -146,12 +152,12 @@ def list_models(
         typer.echo(f"    {info.location}" + (f"  ({info.note})" if info.note else ""))
 
 
-def _generator_config(backend: str | None, model: str | None, adapter: Path | None, base_url: str | None,
-                      api_key: str | None, device: str | None) -> Any:
+def _generator_config(settings: Settings, backend: str | None, model: str | None, adapter: Path | None,
+                      base_url: str | None, api_key: str | None) -> Any:
     from llmapp.generate import GeneratorConfig
 
     return GeneratorConfig(backend=backend, model=model, adapter=adapter, base_url=base_url, api_key=api_key,
-                           device=device)
+                           device=settings.device, threads=settings.threads)
 
 
 def _qa_chain(settings: Settings, kb: str, k: int, floors: tuple[float | None, float | None], mode: str,
@@ -201,6 +207,17 @@ def _show_verified(final: Answer, draft: str) -> None:
         typer.secho(f"-- verified answer (grounding: {final.grounding}; {dropped} unsupported sentence(s) "
                     "of the draft left out):", dim=True)
         sys.stdout.write(final.text + "\n")
+
+
+def _cancellable(parts: Any) -> Answer | None:
+    """Stream one chat answer; Ctrl-C stops it (nothing is stored in the history) and the prompt returns."""
+    try:
+        return _answer(parts, stream=True)
+    except KeyboardInterrupt:
+        parts.close()  # ends the generation now (the transformers worker thread too), not at garbage collection
+        sys.stdout.write("\n")
+        typer.secho("(cancelled; /exit or Ctrl-D to quit)", fg=typer.colors.YELLOW, err=True)
+        return None
 
 
 def _print_sources(answer: Answer) -> None:

@@ -59,11 +59,15 @@ def classify(
                                                            "CPU of the cluster.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Classify every row of INPUT with a fine-tuned model (--model) or zero-shot (--labels)."""
-    from llmapp.classify.job import classify_file
+    """Classify every row of INPUT with a fine-tuned model (--model) or zero-shot (--labels).
+
+    Exit code 1 when no row could be labelled (each row's error column says why), 2 for a bad option or path.
+    """
+    from llmapp.classify.job import check_paths, classify_file
     from llmapp.classify.rows import OutputSpec
 
     spec = OutputSpec(text_column=text_column, id_column=id_column, top_k=top_k, threshold=threshold)
+    check_paths(input_path, output, spec, resume=resume, overwrite=overwrite)  # before a model loads (seconds)
     scorer, facts, extra = _scorer(model, labels, zero_shot, embedder, llm_model, (int8, bf16), threads, device,
                                    input_path, spec)
     run = _engine(engine, scorer, spec, batch_size, window, (address, actors, threads), zero_shot, labels)
@@ -80,6 +84,10 @@ def classify(
             bar.close()
     summary.extra.update(extra, engine=engine)
     _report(summary, as_json)
+    if summary.rows and not summary.ok:
+        typer.secho(f"no row was labelled: the error column of {output} says why for each row", err=True,
+                    fg=typer.colors.RED)
+        raise typer.Exit(1)
 
 
 def _engine(name: str, scorer: Any, spec: Any, batch_size: int, window: int,

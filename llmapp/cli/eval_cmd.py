@@ -10,7 +10,8 @@ import typer
 
 from llmapp.cli.common import print_json, settings_from
 
-eval_app = typer.Typer(help="Measure retrieval and answer quality on judged data.", no_args_is_help=True)
+eval_app = typer.Typer(help="Measure retrieval and answer quality on judged data.", no_args_is_help=True,
+                       rich_markup_mode=None)
 
 
 def register(app: typer.Typer) -> None:
@@ -114,7 +115,7 @@ def qa(
         kb = str(ingest_cached(corpus, corpus.parent, settings.embedder, settings.chunk_tokens,
                                settings.chunk_overlap, settings.device, progress=True))
     generator = open_generator(GeneratorConfig(backend=backend, model=model, adapter=adapter, base_url=base_url,
-                                               device=settings.device))
+                                               device=settings.device, threads=settings.threads))
     retriever = open_retriever(settings, kb, min_score=min_score, mode=mode)
     chain = QAChain(retriever, generator, k=k, options=replace(QA_OPTIONS, max_tokens=max_tokens))
     if min_relative_score is not None:

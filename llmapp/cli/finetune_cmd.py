@@ -28,6 +28,7 @@ finetune_app = typer.Typer(
     cls=_RunByDefault,
     help="Fine-tune local checkpoints (LoRA or full): `llmapp finetune JOB.yaml`, then eval / export a run.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 

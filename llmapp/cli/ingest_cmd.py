@@ -58,6 +58,8 @@ def ingest(
                              embed_batch_size=batch_size, device=device,
                              embed_precision=precision)
     kb_path = settings.kb_path(kb)
+    _check_paths(paths)
+    created = not kb_path.exists()
     model = settings.embedder
     if is_knowledge_base(kb_path):
         built_with = KnowledgeBase.open(kb_path).manifest.embedder.name  # after `kb tune`, the tuned one
@@ -69,13 +71,36 @@ def ingest(
                          max_line_chars=max_line_chars, max_file_bytes=max_file_bytes),
     )
     embedder_model = load_embedder(model, device=settings.device, precision=settings.embed_precision)
-    report = run_ingest(kb_path, paths, embedder_model, options)
+    try:
+        report = run_ingest(kb_path, paths, embedder_model, options)
+    except BaseException:
+        _remove_if_empty(kb_path, created, ingested=False)
+        raise
+    _remove_if_empty(kb_path, created, report.ingested_anything)
     if as_json:
         print_json(report.to_dict())
     else:
         _print_summary(report, kb_path)
     if not report.ingested_anything or (strict and report.files_failed):
         raise typer.Exit(1)
+
+
+def _check_paths(paths: list[Path]) -> None:
+    """Nothing to ingest is an error before anything is created (one missing path among others is reported)."""
+    from llmapp.errors import NotFoundError
+
+    if not any(path.exists() for path in paths):
+        raise NotFoundError(f"nothing to ingest: {', '.join(map(str, paths))} not found; give existing files "
+                            "or folders")
+
+
+def _remove_if_empty(kb_path: Path, created: bool, ingested: bool) -> None:
+    """A knowledge base this run created and put nothing in is removed: it would show in `kb list`, the API
+    and the web page as an empty base. A folder that existed before is never touched."""
+    import shutil
+
+    if created and not ingested and kb_path.is_dir():
+        shutil.rmtree(kb_path)
 
 
 def _print_summary(report: object, kb_path: Path) -> None:

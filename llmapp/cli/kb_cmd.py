@@ -9,7 +9,8 @@ import typer
 
 from llmapp.cli.common import print_json, settings_from
 
-kb_app = typer.Typer(help="List, inspect, tune and delete knowledge bases.", no_args_is_help=True)
+kb_app = typer.Typer(help="List, inspect, tune and delete knowledge bases.", no_args_is_help=True,
+                     rich_markup_mode=None)
 
 
 def register(app: typer.Typer) -> None:
@@ -17,7 +18,8 @@ def register(app: typer.Typer) -> None:
 
 
 @kb_app.command("list")
-def list_kbs(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def list_kbs(as_json: Annotated[bool, typer.Option("--json", help="Print the home folder and the names as JSON.")]
+             = False) -> None:
     """Knowledge bases under $LLMAPP_HOME."""
     from ingest.store import is_knowledge_base
 
@@ -34,7 +36,7 @@ def list_kbs(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 @kb_app.command("info")
 def info(kb: Annotated[str, typer.Argument(help="Name or path.")],
-         as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+         as_json: Annotated[bool, typer.Option("--json", help="Print every figure as JSON.")] = False) -> None:
     """Documents, chunks, vectors, embedder and size on disk."""
     from ingest.store import KnowledgeBase
 

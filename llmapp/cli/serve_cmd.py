@@ -46,6 +46,9 @@ def serve(
     adapter: Annotated[Path | None, typer.Option(help="PEFT adapter folder (transformers backend).")] = None,
     base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL (openai backend).")] = None,
     device: Annotated[str | None, typer.Option(help="torch device [default: cuda if present].")] = None,
+    threads: Annotated[int | None, typer.Option(
+        min=1, help="CPU threads for generation [default: $LLMAPP_THREADS, llmapp.yaml, else the free cores].",
+        show_default=False)] = None,
     k: Annotated[int, typer.Option("-k", help="Passages a knowledge-base chat retrieves.")] = 5,
     mode: Annotated[str, typer.Option(help="Retrieval mode: hybrid, dense or lexical.")] = "hybrid",
     min_score: Annotated[float | None, typer.Option(help="Hits below this score count as nothing found.")] = None,
@@ -66,8 +69,9 @@ def serve(
     from llmapp.generate import GeneratorConfig
     from llmapp.server import Limits, ServerSettings, create_app
 
-    settings = settings_from(device=device)
-    generator = GeneratorConfig(backend=backend, model=model, adapter=adapter, base_url=base_url, device=device)
+    settings = settings_from(device=device, threads=threads)
+    generator = GeneratorConfig(backend=backend, model=model, adapter=adapter, base_url=base_url,
+                                device=settings.device, threads=settings.threads)
     limits = Limits(max_file_bytes=max_file_mb * MiB, max_upload_bytes=max_upload_mb * MiB, max_files=max_files,
                     max_tokens=max_tokens, max_generations=max_generations)
     key, chat = read_key(api_key, api_key_file), read_key(chat_key, chat_key_file)

@@ -1,5 +1,6 @@
 """`transformers`: a local Hugging Face causal LM (a folder, or a GGUF file dequantised on load), with an
-optional PEFT adapter, on CPU or CUDA (bf16 where the GPU supports it, else fp16; fp32 on CPU).
+optional PEFT adapter, on CPU or CUDA (bf16 where the GPU supports it, else fp16; fp32 on CPU). On a CPU, torch
+runs `threads` threads (default `llmapp.generate.threads.default_threads()`).
 
 The prompt is the tokenizer's chat template. Streaming runs `model.generate` in a worker thread feeding a
 `TextIteratorStreamer`; when the reader stops early (a stop sequence, or it simply stops iterating) a stopping
@@ -16,8 +17,10 @@ from typing import Any
 
 from llmapp.errors import ModelError
 from llmapp.generate.base import Message, options_from, stop_at, validate_messages
+from llmapp.generate.choices import causal_lm_choice_logprobs
 from llmapp.generate.models import resolve_model
 from llmapp.generate.registry import GeneratorConfig
+from llmapp.generate.threads import default_threads
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +49,11 @@ class TransformersGenerator:
 
     def count_tokens(self, text: str) -> int:
         return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def choice_logprobs(self, messages: list[Message], choices: list[str]) -> list[float]:
+        """Mean log-probability of each choice as the reply (see `llmapp.generate.choices`)."""
+        validate_messages(messages)
+        return causal_lm_choice_logprobs(self._model, self._tokenizer, messages, choices)
 
     def generate(self, messages: list[Message], **opts: Any) -> str:
         return "".join(self.stream(messages, **opts))
@@ -130,6 +138,8 @@ def load_causal_lm(config: GeneratorConfig) -> tuple[Any, Any, str]:
         model = _with_adapter(model, config.adapter)
     model = model.to(device)
     model.eval()
+    if device == "cpu":
+        torch.set_num_threads(config.threads or default_threads())
     label = str(source) + (f" + {config.adapter}" if config.adapter else "")
     logger.info("loaded %s on %s (%s)", label, device, dtype)
     return model, tokenizer, label

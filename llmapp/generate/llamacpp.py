@@ -1,6 +1,9 @@
 """`llamacpp`: GGUF models through llama-cpp-python; the default for GGUF files (and the shipped SmolLM2)
 whenever it is installed, because it runs them several times faster on a CPU than transformers does.
 
+Threads: `threads` from the config (`--threads`, LLMAPP_THREADS), else `default_threads()`, for decoding and
+for reading the prompt alike (llama-cpp-python would read prompts on every CPU of the machine).
+
 The chat template is the one stored in the GGUF file (llama-cpp-python applies it). The wrapper adds nothing
 per token beyond pulling the text out of each streamed chunk, so it runs as fast as llama-cpp-python itself.
 """
@@ -8,7 +11,6 @@ per token beyond pulling the text out of each streamed chunk, so it runs as fast
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,8 +18,10 @@ from typing import Any
 
 from llmapp.errors import DependencyMissing, ModelError
 from llmapp.generate.base import Message, options_from, stop_at, validate_messages
+from llmapp.generate.choices import llama_choice_logprobs
 from llmapp.generate.models import resolve_model
 from llmapp.generate.registry import GeneratorConfig
+from llmapp.generate.threads import default_threads
 from llmcommon.cpu import cpu_has_amx
 
 logger = logging.getLogger(__name__)
@@ -45,6 +49,11 @@ class LlamaCppGenerator:
 
     def count_tokens(self, text: str) -> int:
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def choice_logprobs(self, messages: list[Message], choices: list[str]) -> list[float]:
+        """Mean log-probability of each choice as the reply (see `llmapp.generate.choices`)."""
+        validate_messages(messages)
+        return llama_choice_logprobs(self._llama, messages, choices)
 
     def generate(self, messages: list[Message], **opts: Any) -> str:
         return "".join(self.stream(messages, **opts))
@@ -78,8 +87,10 @@ def load_llama(path: str, n_ctx: int, threads: int | None, gpu: bool = False) ->
             "(or use --backend transformers)"
         ) from None
     try:
+        threads = threads or default_threads()
+        logger.info("llama.cpp on %d threads", threads)
         with _weight_repacking(enabled=not cpu_has_amx()):
-            return Llama(model_path=path, n_ctx=n_ctx, n_threads=threads or os.cpu_count() or 1,
+            return Llama(model_path=path, n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
                          n_gpu_layers=-1 if gpu else 0, verbose=False)
     except (ValueError, RuntimeError) as exc:
         raise ModelError(f"llama.cpp cannot load {path}: {exc}") from exc

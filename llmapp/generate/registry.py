@@ -52,7 +52,9 @@ class GeneratorConfig(BaseModel):
     timeout_s: float = Field(default=60.0, gt=0)
     max_retries: int = Field(default=3, ge=0, le=10)
     context_window: int | None = Field(default=None, ge=64, description="Tokens the model reads at once.")
-    threads: int | None = Field(default=None, ge=1, description="CPU threads (llamacpp).")
+    threads: int | None = Field(
+        default=None, ge=1, description="CPU threads (llamacpp, transformers on CPU); default: the free cores."
+    )
 
 
 def register_backend(name: str, factory: str | Callable[[GeneratorConfig], Generator]) -> None:

@@ -87,12 +87,17 @@ class KnowledgeBases:
         return sorted(p.name for p in home.iterdir() if is_knowledge_base(p)) if home.is_dir() else []
 
     def display_source(self, name: str, source: str) -> str:
-        """A source path as clients see it: relative to the knowledge base folder when inside it."""
-        kb = self.path(name)
-        try:
-            return Path(source).relative_to(kb).as_posix()
-        except ValueError:
-            return source
+        """A source path as clients see it, never an absolute server path: relative to the knowledge base
+        folder when inside it ("uploads/faq.md"), "$LLMAPP_HOME/..." elsewhere under the home folder, else
+        the file's name (a folder the operator ingested from says nothing a client needs)."""
+        path = Path(source)
+        if not path.is_absolute():
+            return path.as_posix()
+        for folder, shown in ((self.path(name), ""), (self.settings.home, "$LLMAPP_HOME/")):
+            for base in {folder, folder.resolve()}:
+                if path.is_relative_to(base):
+                    return shown + path.relative_to(base).as_posix()
+        return path.name
 
     # --- info, create, delete ----------------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ const TEXT = {
 
 const $ = (id) => document.getElementById(id);
 const state = { lang: sessionStorage.getItem("llmapp.lang") || (navigator.language.startsWith("zh") ? "zh" : "en"),
-                history: [], busy: false };
+                history: [], busy: false, uploadStatus: null };  // {key, values}: re-rendered on a language switch
 
 function t(key, values = {}) {
   return TEXT[state.lang][key].replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ""));
@@ -46,6 +46,17 @@ function applyLanguage() {
   document.querySelectorAll("[data-i18n-placeholder]").forEach((el) => { el.placeholder = t(el.dataset.i18nPlaceholder); });
   document.querySelectorAll("[data-i18n-title]").forEach((el) => { el.title = t(el.dataset.i18nTitle); });
   $("lang").textContent = state.lang === "zh" ? "English" : "中文";
+  renderUploadStatus();
+}
+
+function setUploadStatus(key, values = {}) {
+  state.uploadStatus = key ? { key, values } : null;
+  renderUploadStatus();
+}
+
+function renderUploadStatus() {
+  const shown = state.uploadStatus;
+  $("upload-status").textContent = shown ? t(shown.key, shown.values) : "";
 }
 
 function headers(extra = {}) {
@@ -156,28 +167,27 @@ async function onUpload(event) {
   event.preventDefault();
   const files = $("files").files;
   if (!files.length || !currentKb()) return;
-  const status = $("upload-status");
   const bar = $("upload-progress");
   bar.hidden = false;
   bar.value = 0;
-  status.textContent = t("uploading");
+  setUploadStatus("uploading");
   $("upload").disabled = true;
   try {
     const { job } = await uploadFiles(files);
     const done = await followJob(job.id, (j) => {
       bar.value = j.progress.fraction;
-      status.textContent = t("ingesting", j.progress);
+      setUploadStatus("ingesting", j.progress);
     });
-    if (done.status === "failed") status.textContent = t("jobFailed", { error: done.error });
+    if (done.status === "failed") setUploadStatus("jobFailed", { error: done.error });
     else {
       const r = done.result;
-      status.textContent = t("ingested", { added: r.files_added, updated: r.files_updated,
-                                           unchanged: r.files_unchanged, failed: r.files_failed.length });
+      setUploadStatus("ingested", { added: r.files_added, updated: r.files_updated,
+                                    unchanged: r.files_unchanged, failed: r.files_failed.length });
     }
     $("files").value = "";
     await loadDocuments();
   } catch (err) {
-    status.textContent = "";
+    setUploadStatus(null);
     showError(err.message);
   } finally {
     $("upload").disabled = false;

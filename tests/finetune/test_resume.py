@@ -80,3 +80,21 @@ def test_resume_after_sigkill_ends_where_an_uninterrupted_run_ends(
         assert torch.allclose(first[name], second[name], atol=1e-6), name
     log = [json.loads(line) for line in (resumed.run_dir / rundir.TRAIN_LOG).read_text().splitlines()]
     assert [e["step"] for e in log if "loss" in e] == list(range(1, 13))
+
+
+def test_resume_after_a_kill_during_the_final_evaluation_trains_no_further(
+    tiny_bert: Path, sentiment_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    job_file = _write_job(tmp_path / "final", tiny_bert, sentiment_files)
+    first = run_job(load_job(job_file))
+    assert first.training["global_step"] == 12
+    # What a kill during the final evaluation leaves: every checkpoint, and a manifest still "training".
+    manifest = json.loads((first.run_dir / rundir.MANIFEST).read_text())
+    manifest["status"] = "training"
+    (first.run_dir / rundir.MANIFEST).write_text(json.dumps(manifest))
+    (first.run_dir / rundir.METRICS).unlink()
+    resumed = run_job(load_job(job_file), resume=True)
+    assert resumed.training["resumed"]["global_step"] == 12
+    assert resumed.training["global_step"] == 12, "resuming a finished training must not train another step"
+    assert json.loads((first.run_dir / rundir.MANIFEST).read_text())["status"] == "finished"
+    assert resumed.metrics["accuracy"] == pytest.approx(first.metrics["accuracy"])

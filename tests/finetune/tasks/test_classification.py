@@ -96,3 +96,22 @@ def test_full_finetune_saves_a_model_folder_and_respects_the_size_limit(
     raw["output_dir"] = str(tmp_path / "too-big")
     with pytest.raises(JobConfigError, match="full_finetune_max_params"):
         run_job(parse_job(raw, tmp_path))
+
+
+def test_loading_a_run_prints_no_bar_and_no_missing_head_report(classification_run: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[3]
+    source = tmp_path / "in.csv"
+    source.write_text("text\ngreat film\nawful plot\n", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "llmapp", "classify", str(source), "-o", str(tmp_path / "out.csv"), "--model",
+         str(classification_run), "--no-progress"],
+        capture_output=True, text=True, timeout=300, cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root), "HF_HUB_OFFLINE": "1"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Loading weights" not in done.stderr and "MISSING" not in done.stderr, done.stderr
+    assert "newly initialized" not in done.stderr, done.stderr

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 
 from llmapp.classify import EmbeddingZeroShot, LlmZeroShot, OutputSpec, classify_rows, parse_labels
 from llmapp.classify.tables import Row
 from llmapp.classify.zero_shot import match_label
 from llmapp.errors import ConfigError
-from llmapp.generate import FakeGenerator
+from llmapp.generate import FakeGenerator, GeneratorConfig, open_generator
+from tests.support.tiny_causal_lm import build_tiny_chat_model
 
 
 def test_parse_labels_with_descriptions() -> None:
@@ -34,9 +38,23 @@ def test_llm_zero_shot_uses_the_prompt_and_reports_unmatched_replies() -> None:
     spec = OutputSpec("text")
     out = classify_rows(scorer, rows, spec, spec.names(["text"]))
     assert [(r["status"], r.get("label")) for r in out] == [("ok", "shipping"), ("ok", "billing"), ("error", None)]
-    assert "named no label" in out[2]["error"]
+    assert out[2]["error"] == "the model's answer named no label: 'no idea'"
     prompt = generator.calls[0].messages
-    assert "billing, shipping" in prompt[0]["content"] and "where is my parcel" in prompt[-1]["content"]
+    assert "- billing\n- shipping\n" in prompt[0]["content"] and "where is my parcel" in prompt[-1]["content"]
+    assert "billing or shipping?" in prompt[-1]["content"]
+
+
+@pytest.fixture(scope="module")
+def tiny_chat_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_chat_model(tmp_path_factory.mktemp("tiny-chat-llama"))
+
+
+def test_llm_zero_shot_with_a_local_model_is_a_constrained_choice(tiny_chat_model: Path) -> None:
+    generator = open_generator(GeneratorConfig(backend="transformers", model=str(tiny_chat_model), device="cpu"))
+    scorer = LlmZeroShot(generator, parse_labels("正面,负面=差评"))
+    scores = scorer.scores(["这家酒店很好", "服务太差了", "x" * 5000])
+    assert scores.shape == (3, 2) and not np.isnan(scores).any()
+    assert np.allclose(scores.sum(axis=1), 1.0, atol=1e-5)
 
 
 @pytest.mark.slow

@@ -65,3 +65,31 @@ def test_bf16_twin_shares_weights_and_agrees(folder: Path) -> None:
     a, b = exact.scores(texts), fast.scores(texts)
     assert (a.argmax(1) == b.argmax(1)).mean() >= 0.9
     assert abs(a - b).max() < 0.1
+
+
+def test_paths_are_checked_before_the_model_loads(tmp_path: Path) -> None:
+    missing_model = str(tmp_path / "no-such-model")
+    (tmp_path / "in.csv").write_text("text\nhello\n")
+    (tmp_path / "taken.csv").write_text("text,label\n")
+    cases = [
+        ([str(tmp_path / "missing.csv"), "-o", str(tmp_path / "o.csv")], "does not exist"),
+        ([str(tmp_path / "in.csv"), "-o", str(tmp_path / "taken.csv")], "pass --overwrite"),
+        ([str(tmp_path / "in.csv"), "-o", str(tmp_path / "no-dir" / "o.csv")], "folder"),
+        ([str(tmp_path / "in.csv"), "-o", str(tmp_path / "o.xlsx")], "unknown format"),
+        ([str(tmp_path / "in.csv"), "-o", str(tmp_path / "o.csv"), "--text-column", "body"], "no column 'body'"),
+    ]
+    for args, message in cases:
+        result = CliRunner().invoke(app, ["classify", *args, "--model", missing_model, "--no-progress"])
+        assert result.exit_code != 0
+        assert message in str(result.exception), (args, result.exception)
+
+
+def test_exit_code_is_non_zero_when_no_row_is_labelled(folder: Path, tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"text": ""}\n{"text": "   "}\n{"other": "x"}\n')
+    result = CliRunner().invoke(app, ["classify", str(source), "-o", str(tmp_path / "out.jsonl"), "--model",
+                                      str(folder), "--no-progress"])
+    assert result.exit_code == 1
+    assert "no row was labelled" in result.output
+    assert [json.loads(line)["status"] for line in (tmp_path / "out.jsonl").read_text().splitlines()] == \
+        ["error"] * 3

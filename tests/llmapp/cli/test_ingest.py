@@ -77,6 +77,19 @@ def test_unknown_kb_is_a_clear_error(tmp_path: Path) -> None:
     assert "llmapp ingest" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_nothing_ingested_leaves_no_knowledge_base(tmp_path: Path) -> None:
+    missing = llmapp("ingest", str(tmp_path / "no-such-file.md"), "--kb", "ghost", "--embedder", "hash", "-q",
+                     home=tmp_path)
+    assert missing.returncode == 2 and "nothing to ingest" in missing.stderr and "no-such-file.md" in missing.stderr
+    (tmp_path / "binary.txt").write_bytes(b"\x00\x01\x02" * 100)
+    failed = llmapp("ingest", str(tmp_path / "binary.txt"), "--kb", "ghost", "--embedder", "hash", "-q",
+                    home=tmp_path)
+    assert failed.returncode == 1 and "binary.txt" in failed.stderr
+    assert not (tmp_path / "ghost").exists()
+    listed = llmapp("kb", "list", "--json", home=tmp_path)
+    assert "ghost" not in listed.stdout
+
+
 @pytest.mark.parametrize("source", ["env", "yaml", "flag"])
 def test_ingest_takes_the_chunk_overlap_from_env_yaml_and_flag(source: str, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:

@@ -238,3 +238,23 @@ def test_knowledge_base_chats_get_the_qa_stops_plain_chats_do_not() -> None:
     assert plain.stop == () and plain.repetition_penalty == 1.0
     own = generation_options(ChatRequest(model="kb:docs", messages=messages, stop="END"), 512, grounded=True)
     assert own.stop == ("END",)
+
+
+def test_no_absolute_server_path_in_answers(client: httpx.Client, home: Path) -> None:
+    outside = str(home.parent)  # the handbook's files were ingested from a folder beside the home
+    documents = client.get("/kbs/handbook/documents").json()["documents"]
+    hits = client.post("/kbs/handbook/search", json={"query": "cats", "k": 3}).json()["hits"]
+    answer = _ask(client, "Do cats sleep?").json()
+    shown = [d["source"] for d in documents] + [h["source"] for h in hits] + \
+        [c["source"] for c in answer["citations"]]
+    assert shown and all(not s.startswith("/") and outside not in s for s in shown), shown
+    assert sorted(d["source"] for d in documents) == ["cats.txt", "install.md", "熊猫.txt"]
+
+
+def test_sources_are_shown_relative_to_the_base_or_the_home(tmp_path: Path) -> None:
+    from llmapp.server.knowledge import KnowledgeBases
+
+    kbs = KnowledgeBases(Settings(home=tmp_path))
+    assert kbs.display_source("kb", str(tmp_path / "kb" / "uploads" / "a.md")) == "uploads/a.md"
+    assert kbs.display_source("kb", str(tmp_path / "shared" / "b.md")) == "$LLMAPP_HOME/shared/b.md"
+    assert kbs.display_source("kb", "/srv/private/c.md") == "c.md"

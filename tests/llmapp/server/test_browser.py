@@ -69,6 +69,7 @@ def test_upload_ask_stream_and_open_citation(tmp_path: Path) -> None:
 
             page.click("#lang")  # Chinese UI text, and a Chinese question
             expect(page.locator("#ask")).to_have_text("提问")
+            expect(page.locator("#upload-status")).to_contain_text("新增 1")  # the status follows the language
             page.fill("#question", "海獭睡觉时做什么？")
             page.click("#ask")
             expect(answer.nth(1)).to_contain_text("手拉手", timeout=30_000)
