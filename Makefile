@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test venv lint clean-venv
+.PHONY: demo test venv lint lint-imports clean-venv
 
 venv: $(STAMP)
 
@@ -42,6 +42,10 @@ test: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+# The dependency direction between llmapp, ingest, finetune and llmcommon (contracts in pyproject.toml).
+lint-imports: venv
+	$(BIN)/lint-imports
 
 clean-venv:
 	rm -rf $(VENV)

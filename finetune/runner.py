@@ -18,6 +18,7 @@ from finetune.config import Job, job_as_dict, parse_job
 from finetune.data import UNKNOWN_WARNING, Loaded, file_sha256, load_records, split_records
 from finetune.errors import JobConfigError, RunFolderError
 from finetune.models import folder_sha256, resolve_base_model
+from finetune.runs import RunManifest
 from finetune.tasks import get_task
 from finetune.tasks.base import Task
 from finetune.training import is_main_process, train
@@ -211,12 +212,12 @@ def _finish(
 
 def recorded_job(run_dir: Path) -> Job:
     """The job a run folder was trained with (from its manifest)."""
-    manifest = rundir.read_json(run_dir / rundir.MANIFEST)
-    if manifest.get("status") != "finished":
+    manifest = RunManifest.read(run_dir)
+    if not manifest.finished:
         raise RunFolderError(
-            f"{run_dir} did not finish training (status {manifest.get('status')!r}); resume it with --resume first"
+            f"{run_dir} did not finish training (status {manifest.status!r}); resume it with --resume first"
         )
-    return parse_job(manifest["job"], run_dir, str(run_dir / rundir.MANIFEST))
+    return parse_job(manifest.job, run_dir, str(run_dir / rundir.MANIFEST))
 
 
 def evaluate_run(run_dir: Path, data_file: Path) -> dict[str, Any]:

@@ -22,7 +22,16 @@ from ingest.embed import DEFAULT_BATCH_SIZE, Embedder
 from ingest.errors import IngestError, KnowledgeBaseError, LoadError
 from ingest.lexical import tokenize
 from ingest.loaders import LoadOptions, discover, load_file
-from ingest.store import FileChange, KnowledgeBase, Manifest, NewDocument, Writer, is_knowledge_base
+from ingest.store import (
+    ChunkingSpec,
+    EmbedderSpec,
+    FileChange,
+    KnowledgeBase,
+    Manifest,
+    NewDocument,
+    Writer,
+    is_knowledge_base,
+)
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +89,7 @@ def ingest(
     report = IngestReport()
     if is_knowledge_base(kb_path):
         kb = KnowledgeBase.open(kb_path)
-        kb.manifest.check_embedder(embedder.spec(), kb_path)
+        kb.manifest.check_embedder(EmbedderSpec.from_dict(embedder.spec()), kb_path)
     else:
         kb = KnowledgeBase.create(kb_path, _manifest_for(embedder, options))
     chunking = _chunk_options(kb.manifest, options, kb_path)
@@ -119,21 +128,21 @@ def _manifest_for(embedder: Embedder, options: IngestOptions) -> Manifest:
             "longer chunks would be silently truncated. Use --chunk-tokens <= the window."
         )
     overlap = min(DEFAULT_OVERLAP, max_tokens // 4) if options.chunk_overlap is None else options.chunk_overlap
-    return Manifest(embedder=embedder.spec(), chunking={"max_tokens": max_tokens, "overlap_tokens": overlap})
+    return Manifest(embedder=EmbedderSpec.from_dict(embedder.spec()), chunking=ChunkingSpec(max_tokens, overlap))
 
 
 def _chunk_options(manifest: Manifest, options: IngestOptions, kb: Path) -> ChunkOptions:
     """The knowledge base's chunking settings; asking for others on an existing knowledge base is an error."""
     stored = manifest.chunking
-    overlap = stored["overlap_tokens"] if options.chunk_overlap is None else options.chunk_overlap
-    wanted = {"max_tokens": options.chunk_tokens or stored["max_tokens"], "overlap_tokens": overlap}
+    overlap = stored.overlap_tokens if options.chunk_overlap is None else options.chunk_overlap
+    wanted = ChunkingSpec(options.chunk_tokens or stored.max_tokens, overlap)
     if wanted != stored:
         raise KnowledgeBaseError(
-            f"{kb} chunks with max_tokens={stored['max_tokens']}, overlap_tokens={stored['overlap_tokens']}; "
-            f"asked for {wanted['max_tokens']}/{wanted['overlap_tokens']}. Re-chunking needs a new knowledge base."
+            f"{kb} chunks with max_tokens={stored.max_tokens}, overlap_tokens={stored.overlap_tokens}; "
+            f"asked for {wanted.max_tokens}/{wanted.overlap_tokens}. Re-chunking needs a new knowledge base."
         )
     try:
-        return ChunkOptions(max_tokens=stored["max_tokens"], overlap_tokens=stored["overlap_tokens"])
+        return ChunkOptions(max_tokens=stored.max_tokens, overlap_tokens=stored.overlap_tokens)
     except ValueError as exc:
         raise IngestError(f"bad chunking settings: {exc}") from exc
 

@@ -74,6 +74,12 @@ class Settings(BaseSettings):
         except ValueError as exc:  # pydantic.ValidationError is a ValueError
             raise ConfigError(f"invalid settings (flags, LLMAPP_* variables or {CONFIG_FILE}):\n{exc}") from exc
 
+    def chosen_chunk_overlap(self) -> int | None:
+        """`chunk_overlap` when a flag, LLMAPP_CHUNK_OVERLAP or llmapp.yaml set it, else None: a new knowledge base
+        then picks its default (at most a quarter of a chunk) and an existing one keeps the overlap it was built
+        with."""
+        return self.chunk_overlap if "chunk_overlap" in self.model_fields_set else None
+
     def kb_path(self, kb: str, must_exist: bool = False) -> Path:
         """A knowledge base given as a name (a folder under `home`) or as a path."""
         looks_like_path = "/" in kb or "\\" in kb or kb.startswith(".") or kb.startswith("~")

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from finetune import rundir
+from finetune import rundir, runs
 from finetune.config import DataConfig, Job
 from finetune.data import BadRow, length_stats, text
 from finetune.equivalence import check_merge
@@ -200,18 +200,9 @@ class CausalTask:
 
 def load_causal(run_dir: Path, merged: bool = False) -> tuple[Any, Any]:
     """(model, tokenizer) of a causal run: base + adapter (or the full fine-tune), in eval mode."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
-    tokenizer = AutoTokenizer.from_pretrained(run_dir / rundir.TOKENIZER)
-    if (run_dir / rundir.MODEL).is_dir():
-        return AutoModelForCausalLM.from_pretrained(run_dir / rundir.MODEL).eval(), tokenizer
-    base = Path(rundir.read_json(run_dir / rundir.MANIFEST)["base_model"]["path"])
-    if not base.is_dir():
-        raise ModelLoadError(f"the run's base model {base} is gone; the adapter in {run_dir} needs it")
-    from peft import PeftModel
-
-    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), run_dir / rundir.ADAPTER)
-    return (model.merge_and_unload() if merged else model).eval(), tokenizer
+    return runs.load_model(run_dir, AutoModelForCausalLM, merged), runs.load_tokenizer(run_dir)
 
 
 class CausalRun:
@@ -220,8 +211,9 @@ class CausalRun:
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
         self.model, self.tokenizer = load_causal(run_dir)
-        job = rundir.read_json(run_dir / rundir.MANIFEST)["job"]["train"]
-        self.max_length, self.max_new_tokens = int(job["max_length"]), int(job["max_new_tokens"])
+        manifest = runs.RunManifest.read(run_dir)
+        self.max_length = int(manifest.train_setting("max_length"))
+        self.max_new_tokens = int(manifest.train_setting("max_new_tokens"))
 
     def generate(self, messages: Messages, max_new_tokens: int | None = None) -> str:
         """Greedy answer to a conversation (messages up to the user's last turn)."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finetune import rundir
+from finetune import rundir, runs
 from finetune.config import DataConfig, Job
 from finetune.data import BadRow, length_stats, text, unknown_share
 from finetune.equivalence import check_merge
@@ -159,31 +159,12 @@ def load_classifier(run_dir: Path, merged: bool = False) -> tuple[Any, Any, list
 
     `merged=True` folds the adapter into the weights (what `export --merge` saves).
     """
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification
 
-    labels: list[str] = rundir.read_json(run_dir / rundir.LABELS)["labels"]
-    tokenizer = AutoTokenizer.from_pretrained(run_dir / rundir.TOKENIZER)
-    if (run_dir / rundir.MODEL).is_dir():
-        return (
-            AutoModelForSequenceClassification.from_pretrained(run_dir / rundir.MODEL).eval(),
-            tokenizer,
-            labels,
-        )
-    base = Path(rundir.read_json(run_dir / rundir.MANIFEST)["base_model"]["path"])
-    if not base.is_dir():
-        raise ModelLoadError(f"the run's base model {base} is gone; the adapter in {run_dir} needs it")
-    from peft import PeftModel
-
-    model = AutoModelForSequenceClassification.from_pretrained(
-        base,
-        num_labels=len(labels),
-        id2label=dict(enumerate(labels)),
-        label2id={label: i for i, label in enumerate(labels)},
-    )
-    model = PeftModel.from_pretrained(model, run_dir / rundir.ADAPTER)
-    if merged:
-        model = model.merge_and_unload()
-    return model.eval(), tokenizer, labels
+    labels = runs.read_labels(run_dir)
+    model = runs.load_model(run_dir, AutoModelForSequenceClassification, merged, num_labels=len(labels),
+                            id2label=dict(enumerate(labels)), label2id={label: i for i, label in enumerate(labels)})
+    return model, runs.load_tokenizer(run_dir), labels
 
 
 class ClassificationRun:
@@ -192,7 +173,7 @@ class ClassificationRun:
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
         self.model, self.tokenizer, self.labels = load_classifier(run_dir)
-        self.max_length = int(rundir.read_json(run_dir / rundir.MANIFEST)["job"]["train"]["max_length"])
+        self.max_length = int(runs.RunManifest.read(run_dir).train_setting("max_length"))
 
     def logits(self, texts: list[str], pairs: list[str] | None = None, model: Any = None, batch_size: int = 64) -> Any:
         import torch

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finetune import rundir
+from finetune import rundir, runs
 from finetune.config import DataConfig, Job
 from finetune.data import length_stats, text
 from finetune.equivalence import check_merge
@@ -207,8 +207,7 @@ class EmbeddingRun:
             raise ModelLoadError(f"{self.run_dir} is a full fine-tune: {self.run_dir / rundir.MODEL} is the model")
         from peft import PeftModel
 
-        base_path = Path(rundir.read_json(self.run_dir / rundir.MANIFEST)["base_model"]["path"])
-        reference = load_sentence_transformer(base_path)
+        reference = load_sentence_transformer(runs.base_model_folder(self.run_dir))
         base_out = reference.encode(probe, convert_to_tensor=True)
         reference[0].model = PeftModel.from_pretrained(reference[0].auto_model, self.run_dir / rundir.ADAPTER)
         reference.eval()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finetune import rundir
+from finetune import rundir, runs
 from finetune.config import DataConfig, Job
 from finetune.data import length_stats, text
 from finetune.equivalence import check_merge
@@ -115,18 +115,9 @@ def _compute(tokenizer: Any) -> Callable[[Any], dict[str, float]]:
 
 
 def load_seq2seq(run_dir: Path, merged: bool = False) -> tuple[Any, Any]:
-    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+    from transformers import AutoModelForSeq2SeqLM
 
-    tokenizer = AutoTokenizer.from_pretrained(run_dir / rundir.TOKENIZER)
-    if (run_dir / rundir.MODEL).is_dir():
-        return AutoModelForSeq2SeqLM.from_pretrained(run_dir / rundir.MODEL).eval(), tokenizer
-    base = Path(rundir.read_json(run_dir / rundir.MANIFEST)["base_model"]["path"])
-    if not base.is_dir():
-        raise ModelLoadError(f"the run's base model {base} is gone; the adapter in {run_dir} needs it")
-    from peft import PeftModel
-
-    model = PeftModel.from_pretrained(AutoModelForSeq2SeqLM.from_pretrained(base), run_dir / rundir.ADAPTER)
-    return (model.merge_and_unload() if merged else model).eval(), tokenizer
+    return runs.load_model(run_dir, AutoModelForSeq2SeqLM, merged), runs.load_tokenizer(run_dir)
 
 
 class Seq2SeqRun:

@@ -39,18 +39,18 @@ class Encoded:
 
 def is_run_folder(path: Path) -> bool:
     """A `finetune` classification run folder (as opposed to a plain transformers model folder)."""
-    return (path / "manifest.json").is_file() and (path / "labels.json").is_file()
+    from finetune import rundir, runs
+
+    return runs.is_run_folder(path) and (path / rundir.LABELS).is_file()
 
 
 def _load_run(path: Path) -> tuple[Any, Any, list[str], int | None]:
-    import json
-
+    from finetune.runs import RunManifest
     from finetune.tasks.classification import load_classifier
 
     # merged: the LoRA deltas are folded into the weights, so inference runs a plain model at full speed
     model, tokenizer, labels = load_classifier(path, merged=True)
-    job = json.loads((path / "manifest.json").read_text(encoding="utf-8")).get("job", {})
-    max_length = job.get("train", {}).get("max_length")
+    max_length = RunManifest.read(path).train_setting("max_length")
     return model, tokenizer, labels, int(max_length) if max_length else None
 
 

@@ -60,11 +60,11 @@ def ingest(
     kb_path = settings.kb_path(kb)
     model = settings.embedder
     if is_knowledge_base(kb_path):
-        built_with = Manifest.read(kb_path).embedder["name"]
+        built_with = Manifest.read(kb_path).embedder.name
         model = embedder or built_with
     options = IngestOptions(
         include=include, exclude=exclude, prune=prune, chunk_tokens=chunk_tokens or settings.chunk_tokens,
-        chunk_overlap=chunk_overlap, batch_size=settings.embed_batch_size, progress=not quiet,
+        chunk_overlap=settings.chosen_chunk_overlap(), batch_size=settings.embed_batch_size, progress=not quiet,
         load=LoadOptions(id_field=id_field, title_field=title_field, text_field=text_field,
                          max_line_chars=max_line_chars, max_file_bytes=max_file_bytes),
     )

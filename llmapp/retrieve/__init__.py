@@ -2,26 +2,24 @@
 
 Modes: "hybrid" (default; fused score in [0, 1]), "dense" (cosine in [-1, 1]) and "lexical" (normalised
 BM25 in [0, 1]). Higher is better in every mode; `min_score` turns weak hits into an explicit empty result.
+`build_retriever(knowledge_base, embedder, ...)` (retrieve.factory) assembles every retriever; `open_retriever`
+is its thin wrapper for the CLI, taking the few `Settings` fields it needs.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
-from llmapp.errors import ConfigError
 from llmapp.retrieve.base import Reranker, Retriever, distinct
 from llmapp.retrieve.dense import DenseRetriever
+from llmapp.retrieve.factory import MODES, Mode, build_retriever, check_mode
 from llmapp.retrieve.filters import Filters
 from llmapp.retrieve.hybrid import FusionWeights, HybridRetriever
 from llmapp.retrieve.lexical import LexicalRetriever
 from llmapp.settings import Settings
 
-Mode = Literal["hybrid", "dense", "lexical"]
-MODES: tuple[Mode, ...] = ("hybrid", "dense", "lexical")
-
 __all__ = ["MODES", "DenseRetriever", "Filters", "FusionWeights", "HybridRetriever", "LexicalRetriever",
-           "Mode", "Reranker", "Retriever", "distinct", "open_retriever"]
+           "Mode", "Reranker", "Retriever", "build_retriever", "distinct", "open_retriever"]
 
 
 def open_retriever(settings: Settings, kb: str | Path, min_score: float | None = None, mode: str = "hybrid",
@@ -31,22 +29,16 @@ def open_retriever(settings: Settings, kb: str | Path, min_score: float | None =
     from ingest.embed import load_embedder
     from ingest.store import KnowledgeBase
 
-    if mode not in MODES:
-        raise ConfigError(f"unknown retrieval mode {mode!r}: use one of {', '.join(MODES)}")
+    check_mode(mode)
     base = KnowledgeBase.open(settings.kb_path(str(kb), must_exist=True))
     reranker = None
     if rerank is not None:
         from llmapp.retrieve.rerank import CrossEncoderReranker
 
         reranker = CrossEncoderReranker(rerank, device=settings.device)
-    snapshot = base.snapshot()
-    if mode == "lexical":
-        return LexicalRetriever(snapshot, min_score, reranker, rerank_top)
-    embedder = load_embedder(base.manifest.embedder["name"], device=settings.device, precision=settings.embed_precision)
-    if mode == "dense":
-        return DenseRetriever(snapshot, embedder, min_score, reranker, rerank_top)
-    from llmapp.retrieve.coverage import kb_coverage
-
-    coverage = kb_coverage(snapshot, embedder, settings.home / "cache" / "coverage")
-    return HybridRetriever(snapshot, embedder, coverage, min_score=min_score, reranker=reranker,
-                           rerank_top=rerank_top)
+    embedder = None
+    if mode in ("hybrid", "dense"):
+        embedder = load_embedder(base.manifest.embedder.name, device=settings.device,
+                                 precision=settings.embed_precision)
+    return build_retriever(base, embedder, mode, min_score, reranker, rerank_top,
+                           coverage_cache=settings.home / "cache" / "coverage")

@@ -56,14 +56,13 @@ def measure_margin(snapshot: Any, embedder: Any, language: Language, sample: int
     """Mean margin, over sampled chunks in `language`, between a probe's cosine with its own chunk and its mean
     cosine with the other sampled chunks, in standard deviations of the latter; None when the knowledge base
     has fewer than 8 such chunks."""
-    rows = snapshot.sql("SELECT t.id, t.text, t.vector FROM texts t WHERE t.id IN (SELECT text_id FROM chunks)")
-    texts = [(text, vector) for _, text, vector in sorted(rows)
+    texts = [(text, vector) for text, vector in snapshot.texts_with_vectors()
              if len(text) > 40 and detect_language(text) == language]
     if len(texts) < 8:
         return None
     chosen = random.Random(0).sample(texts, min(sample, len(texts)))
     probes = embedder.embed([probe(text, language) for text, _ in chosen], role="query")
-    chunks = np.stack([np.frombuffer(vector, dtype=np.float32) for _, vector in chosen])
+    chunks = np.stack([vector for _, vector in chosen])
     return standardized_margin(probes @ chunks.T)
 
 

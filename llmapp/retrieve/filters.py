@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ingest.store import ChunkFilter, Snapshot
 from llmapp.errors import ConfigError
 
 
@@ -52,21 +53,6 @@ class Filters:
         return cls(source, tuple(doc_ids), metadata)
 
 
-def allowed_chunk_ids(snapshot: Any, filters: Filters) -> np.ndarray:
-    """Sorted int64 ids of the chunks that match `filters` in this snapshot."""
-    clauses: list[str] = []
-    params: list[Any] = []
-    if filters.source:
-        clauses.append("d.file GLOB ?")
-        params.append(filters.source if filters.source.startswith(("/", "*")) else "*" + filters.source)
-    if filters.doc_id:
-        clauses.append(f"d.doc_id IN ({','.join('?' * len(filters.doc_id))})")
-        params += list(filters.doc_id)
-    for key, value in filters.metadata.items():
-        path = '$."' + key.replace('"', '""') + '"'
-        clauses.append("CAST(coalesce(json_extract(c.metadata, ?), json_extract(d.metadata, ?)) AS TEXT) = ?")
-        params += [path, path, value]
-    where = " AND ".join(clauses) or "1"
-    rows = snapshot.sql(f"SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document WHERE {where} "
-                        "ORDER BY c.id", params)
-    return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+def allowed_chunk_ids(snapshot: Snapshot, filters: Filters) -> np.ndarray:
+    """Sorted int64 ids of the chunks that match `filters` in this snapshot (the store runs the query)."""
+    return snapshot.chunk_ids(ChunkFilter(filters.source, filters.doc_id, filters.metadata))

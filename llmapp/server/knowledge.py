@@ -110,7 +110,8 @@ class KnowledgeBases:
         if embedder is not None and not _NEW_KB_EMBEDDERS.match(embedder):
             raise ApiError(400, "embedder must be 'e5-small', 'minilm' or 'hash[:DIM]'; other models are set on "
                                 "the server (LLMAPP_EMBEDDER or llmapp.yaml)")
-        options = IngestOptions(chunk_tokens=chunk_tokens or self.settings.chunk_tokens, progress=False)
+        options = IngestOptions(chunk_tokens=chunk_tokens or self.settings.chunk_tokens,
+                                chunk_overlap=self.settings.chosen_chunk_overlap(), progress=False)
         ingest(path, [], self.embedder(chosen), options)  # no files: creates the empty knowledge base
         return self.info(name)
 
@@ -125,19 +126,16 @@ class KnowledgeBases:
     def documents(self, name: str) -> list[dict[str, Any]]:
         base = self.open(name)
         with base.snapshot() as snap:
-            rows = snap.sql(
-                "SELECT f.path, f.sha256, f.size, f.ingested_at, count(DISTINCT d.id), count(c.id) FROM files f "
-                "LEFT JOIN documents d ON d.file = f.path LEFT JOIN chunks c ON c.document = d.id "
-                "GROUP BY f.path ORDER BY f.path")
-        return [{"id": document_id(path), "source": self.display_source(name, path), "name": Path(path).name,
-                 "sha256": sha, "bytes": size, "ingested_at": at, "documents": docs, "chunks": chunks}
-                for path, sha, size, at, docs, chunks in rows]
+            files = snap.files()
+        return [{"id": document_id(f.path), "source": self.display_source(name, f.path), "name": Path(f.path).name,
+                 "sha256": f.sha256, "bytes": f.size, "ingested_at": f.ingested_at, "documents": f.documents,
+                 "chunks": f.chunks} for f in files]
 
     def source_of(self, name: str, doc: str) -> str:
         """The stored source path of the document with id `doc`, or a 404."""
         base = self.open(name)
         with base.snapshot() as snap:
-            paths = [row[0] for row in snap.sql("SELECT path FROM files")]
+            paths = snap.file_paths()
         for path in paths:
             if document_id(path) == doc:
                 return str(path)
@@ -161,7 +159,7 @@ class KnowledgeBases:
             return self._embedders[embedder_name]
 
     def embedder_of(self, name: str) -> Any:
-        return self.embedder(self.open(name).manifest.embedder["name"])
+        return self.embedder(self.open(name).manifest.embedder.name)
 
     @contextmanager
     def retriever(self, name: str) -> Iterator[Any]:
@@ -192,18 +190,11 @@ class KnowledgeBases:
         return fresh
 
     def _open_retriever(self, base: Any) -> Any:
-        from llmapp.retrieve import DenseRetriever, HybridRetriever, LexicalRetriever
+        from llmapp.retrieve import build_retriever
 
-        snapshot = base.snapshot()
-        if self.mode == "lexical":
-            return LexicalRetriever(snapshot, self.min_score)
-        embedder = self.embedder(base.manifest.embedder["name"])
-        if self.mode == "dense":
-            return DenseRetriever(snapshot, embedder, self.min_score)
-        from llmapp.retrieve.coverage import kb_coverage
-
-        coverage = kb_coverage(snapshot, embedder, self.settings.home / "cache" / "coverage")
-        return HybridRetriever(snapshot, embedder, coverage, min_score=self.min_score)
+        embedder = None if self.mode == "lexical" else self.embedder(base.manifest.embedder.name)
+        return build_retriever(base, embedder, self.mode, self.min_score,
+                               coverage_cache=self.settings.home / "cache" / "coverage")
 
     def _forget(self, name: str) -> None:
         with self._lock:

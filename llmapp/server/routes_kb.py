@@ -50,7 +50,7 @@ def kb_router(state: ServerState) -> APIRouter:
         incoming = [Incoming(sanitise_name(f.filename or ""), f.file, _size(f)) for f in files]
         check_upload(incoming, limits, supported_extensions())
         saved = save_uploads(incoming, kbs.uploads(kb))
-        embedder = kbs.embedder(base.manifest.embedder["name"])
+        embedder = kbs.embedder(base.manifest.embedder.name)
         job = jobs.submit("ingest", kb, len(saved), ingest_step(base.path, saved, embedder, limits))
         return {"job": job.to_dict(), "files": [path.name for path in saved]}
 

@@ -12,7 +12,7 @@ from ingest.store import KnowledgeBase
 def index_ids(kb: Path) -> tuple[list[int], list[int], list[int]]:
     """Chunk ids as the docstore, the dense index and the lexical index see them."""
     with KnowledgeBase.open(kb).snapshot() as snap:
-        docstore = sorted(r[0] for r in snap.sql("SELECT id FROM chunks"))
+        docstore = sorted(int(i) for i in snap.chunk_ids())
         dense = snap.dense()
         dense_ids = sorted(int(i) for i in (np.array([dense.id_map.at(j) for j in range(dense.ntotal)])))
         lexical_ids = sorted(int(i) for i in snap.lexical().chunk_ids)
@@ -28,8 +28,5 @@ def assert_consistent(kb: Path) -> int:
 def content(kb: Path) -> list[tuple[str, str, int, str]]:
     """What a knowledge base holds, independent of ids and timings."""
     with KnowledgeBase.open(kb).snapshot() as snap:
-        rows = snap.sql(
-            "SELECT d.file, d.doc_id, c.ordinal, t.text FROM chunks c JOIN documents d ON d.id = c.document "
-            "JOIN texts t ON t.id = c.text_id"
-        )
+        rows = [(r.source, r.doc_id, r.ordinal, r.text) for r in snap.chunks(snap.chunk_ids()).values()]
     return sorted(rows)

@@ -38,7 +38,7 @@ def test_a_new_knowledge_base_defaults_to_e5_small(tiny_e5: Path, tmp_path: Path
                                       "-q", "--json"])
     assert result.exit_code == 0, result.output
     embedder = Manifest.read(tmp_path / "kb").embedder
-    assert embedder["name"] == "e5-small" and embedder["prompts"] == {"query": "query: ", "passage": "passage: "}
+    assert embedder.name == "e5-small" and embedder.extra["prompts"] == {"query": "query: ", "passage": "passage: "}
 
 
 def test_the_server_creates_e5_small_by_default_and_minilm_on_request(tiny_e5: Path, tmp_path: Path) -> None:
@@ -70,7 +70,7 @@ def test_an_old_minilm_knowledge_base_keeps_minilm(tiny_e5: Path, tmp_path: Path
                                       "float32"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["texts_embedded"] == 1
-    assert Manifest.read(kb).embedder["name"] == "minilm"
+    assert Manifest.read(kb).embedder.name == "minilm"
     with KnowledgeBase.open(kb).snapshot() as snapshot:
         rows = dict(snapshot.sql("SELECT text, vector FROM texts"))
     stored = np.frombuffer(rows["Dogs like long walks in the park."], dtype=np.float32)

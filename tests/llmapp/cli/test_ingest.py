@@ -75,3 +75,31 @@ def test_unknown_kb_is_a_clear_error(tmp_path: Path) -> None:
     result = llmapp("search", "anything", "--kb", "nope", home=tmp_path)
     assert result.returncode == 2
     assert "llmapp ingest" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("source", ["env", "yaml", "flag"])
+def test_ingest_takes_the_chunk_overlap_from_env_yaml_and_flag(source: str, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from llmapp.cli import app
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Cats sleep most of the day. " * 40, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LLMAPP_CHUNK_OVERLAP", raising=False)
+    flags = []
+    if source == "env":
+        monkeypatch.setenv("LLMAPP_CHUNK_OVERLAP", "7")
+    elif source == "yaml":
+        (tmp_path / "llmapp.yaml").write_text("chunk_overlap: 7\n", encoding="utf-8")
+    else:
+        flags = ["--chunk-overlap", "7"]
+    args = ["ingest", str(docs), "--kb", str(tmp_path / "kb"), "--embedder", "hash", "-q", "--chunk-tokens", "64"]
+    result = CliRunner().invoke(app, args + flags)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "kb" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["chunking"] == {"max_tokens": 64, "overlap_tokens": 7}
+    again = CliRunner().invoke(app, args + flags)  # the same setting on an existing knowledge base is no conflict
+    assert again.exit_code == 0, again.output

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +10,15 @@ import pytest
 from ingest.embed import HashEmbedder
 from ingest.store import KnowledgeBase
 from llmapp.errors import ConfigError
-from llmapp.retrieve import DenseRetriever, Filters, HybridRetriever, LexicalRetriever, Retriever, open_retriever
+from llmapp.retrieve import (
+    DenseRetriever,
+    Filters,
+    HybridRetriever,
+    LexicalRetriever,
+    Retriever,
+    build_retriever,
+    open_retriever,
+)
 from llmapp.settings import Settings
 from tests.support.retrieval_fixtures import build_kb
 
@@ -58,8 +65,8 @@ def test_filters_apply_before_ranking(retriever: Retriever) -> None:
 
 def test_metadata_filter_on_heading(retriever: Retriever, kb: Path) -> None:
     with KnowledgeBase.open(kb).snapshot() as snap:
-        rows = snap.sql("SELECT c.metadata FROM chunks c")
-    key, value = next((k, v) for r in rows for k, v in json.loads(r[0]).items() if v == "Search")
+        records = snap.chunks(snap.chunk_ids()).values()
+    key, value = next((k, v) for r in records for k, v in r.metadata.items() if v == "Search")
     hits = retriever.search("install pip python hybrid search", k=5, filters={"metadata": {key: value}})
     assert hits and all(h.source.endswith("search.md") for h in hits)
 
@@ -111,3 +118,14 @@ def test_adjacent_chunks_of_one_document_are_not_near_duplicates(tmp_path: Path)
     ordinals = sorted(h.ordinal for h in hits)
     assert len(hits) >= 2
     assert all(b - a >= 2 for a, b in zip(ordinals, ordinals[1:], strict=False))
+
+
+def test_build_retriever_takes_a_knowledge_base_and_an_embedder(kb: Path, tmp_path: Path) -> None:
+    base = KnowledgeBase.open(kb)
+    kinds = {"hybrid": HybridRetriever, "dense": DenseRetriever, "lexical": LexicalRetriever}
+    for mode, kind in kinds.items():
+        embedder = None if mode == "lexical" else HashEmbedder(64)
+        with build_retriever(base, embedder, mode, coverage_cache=tmp_path / "coverage") as retriever:
+            assert isinstance(retriever, kind) and retriever.search("panda bamboo 熊猫 竹子", k=2)
+    with pytest.raises(ConfigError, match="needs the knowledge base's embedder"):
+        build_retriever(base, None, "dense")

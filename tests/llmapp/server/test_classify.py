@@ -75,3 +75,17 @@ def test_serve_option_parsing(tmp_path: Path) -> None:
         parse_classifiers(["tickets"])
     with pytest.raises(ConfigError, match="not a folder"):
         parse_classifiers([f"tickets={tmp_path / 'missing'}"])
+
+
+def test_a_run_whose_base_model_has_gone_is_a_user_error_not_a_500(models: dict[str, Path], tmp_path: Path) -> None:
+    import shutil
+
+    base = shutil.copytree(models["plain"], tmp_path / "base")
+    orphan = save_run(tmp_path / "orphan", base)
+    shutil.rmtree(base)
+    server = ServerSettings(api_key=SecretStr(API_KEY), classifiers={"orphan": orphan})
+    app = create_app(Settings(home=tmp_path / "home"), server, generator=FakeGenerator())
+    with running(app) as base_url:
+        response = httpx.post(f"{base_url}/classify", json={"model": "orphan", "texts": ["hi"]}, headers=AUTH)
+    assert response.status_code == 400, response.text
+    assert "base model" in response.json()["error"]["message"] and "is gone" in response.json()["error"]["message"]
