@@ -33,15 +33,15 @@ def probe_stats(snapshot: Any, embedder: Any) -> dict[str, Any]:
     from llmapp.language import LANGUAGES, detect_language
     from llmapp.retrieve.coverage import probe
 
-    rows = snapshot.sql("SELECT t.id, t.text, t.vector FROM texts t WHERE t.id IN (SELECT text_id FROM chunks)")
+    rows = snapshot.texts_with_vectors()
     out: dict[str, Any] = {}
     for language in LANGUAGES:
-        texts = [(t, v) for _, t, v in sorted(rows) if len(t) > 40 and detect_language(t) == language]
+        texts = [(t, v) for t, v in rows if len(t) > 40 and detect_language(t) == language]
         if len(texts) < 8:
             continue
         chosen = random.Random(0).sample(texts, min(64, len(texts)))
         probes = embedder.embed([probe(t, language) for t, _ in chosen], role="query")
-        chunks = np.stack([np.frombuffer(v, dtype=np.float32) for _, v in chosen])
+        chunks = np.stack([v for _, v in chosen])
         sim = probes @ chunks.T
         own = np.diag(sim)
         others = (sim.sum(axis=1) - own) / (len(own) - 1)
