@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -123,6 +124,10 @@ class SentenceTransformerEmbedder(Embedder):
         self.precision = precision
         self._model: Any = None
         self._tokenizer: Any = None
+        # A fast tokenizer keeps its truncation setting in shared Rust state: a call with truncation and one
+        # without, on two threads (a search during an ingest), fail with "Already borrowed" or count with the
+        # other's setting. Every tokenizer call holds this lock; the model's forward pass does not.
+        self._tokenizing = threading.RLock()
         self.window, self.dimension = _read_window_and_dimension(self.path)
         self.prompts = read_prompts(self.path)
 
@@ -135,6 +140,10 @@ class SentenceTransformerEmbedder(Embedder):
     @property
     def tokenizer(self) -> Any:
         """The model's fast tokenizer, loaded on first use (an unchanged re-ingest never needs it)."""
+        with self._tokenizing:
+            return self._tokenizer if self._tokenizer is not None else self._load_tokenizer()
+
+    def _load_tokenizer(self) -> Any:
         if self._tokenizer is None:
             from transformers import AutoTokenizer
 
@@ -155,15 +164,17 @@ class SentenceTransformerEmbedder(Embedder):
         return self._model
 
     def _lengths(self, texts: Sequence[str]) -> list[int]:
-        encoded = self.tokenizer(list(texts), add_special_tokens=False, truncation=True, max_length=self.max_tokens,
-                                 verbose=False)
+        with self._tokenizing:
+            encoded = self.tokenizer(list(texts), add_special_tokens=False, truncation=True,
+                                     max_length=self.max_tokens, verbose=False)
         return [len(ids) for ids in encoded["input_ids"]]
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
         import torch
 
-        model = self._load()
-        features = model.preprocess(texts) if hasattr(model, "preprocess") else model.tokenize(texts)
+        with self._tokenizing:
+            model = self._load()
+            features = model.preprocess(texts) if hasattr(model, "preprocess") else model.tokenize(texts)
         features = {key: value.to(model.device) if hasattr(value, "to") else value for key, value in features.items()}
         dtype = autocast_dtype(self.precision, model.device.type)
         with torch.inference_mode(), torch.autocast(model.device.type, dtype=dtype, enabled=dtype is not None):
@@ -175,7 +186,8 @@ class SentenceTransformerEmbedder(Embedder):
         return result
 
     def token_offsets(self, text: str) -> list[tuple[int, int]]:
-        encoded = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+        with self._tokenizing:
+            encoded = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
         return [(int(a), int(b)) for a, b in encoded["offset_mapping"]]
 
     def spec(self) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from ingest.embed import DEFAULT_BATCH_SIZE, Embedder
 from ingest.errors import IngestError, KnowledgeBaseError, LoadError
 from ingest.lexical import tokenize
 from ingest.loaders import LoadOptions, discover, load_file
+from ingest.loaders.isolated import Sandbox, load_isolated
 from ingest.store import (
     ChunkingSpec,
     EmbedderSpec,
@@ -49,6 +50,7 @@ class IngestOptions:
     chunk_overlap: int | None = None  # None: 32 for a new knowledge base, else what it was built with
     batch_size: int = DEFAULT_BATCH_SIZE
     load: LoadOptions = field(default_factory=LoadOptions)
+    sandbox: Sandbox | None = None  # set: each file is read in a child process with these limits (uploads)
     progress: bool = True
 
 
@@ -164,7 +166,8 @@ def _plan_file(
             writer.touch(key, stat.st_size, stat.st_mtime_ns)
             report.files_unchanged += 1
             return None
-        result = load_file(path, options.load)
+        result = load_isolated(path, options.load, options.sandbox) if options.sandbox else \
+            load_file(path, options.load)
     except LoadError as exc:
         report.files_failed.append(exc.to_dict())
         return None

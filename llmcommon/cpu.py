@@ -33,3 +33,8 @@ def cpu_has_bf16() -> bool:
 def cpu_has_vnni() -> bool:
     """True on CPUs with VNNI, which multiply u8 x s8 without 16-bit saturation (full 8-bit int8 activations)."""
     return bool(cpu_flags() & {"avx512_vnni", "avx_vnni"})
+
+
+def cpu_has_amx() -> bool:
+    """True on x86 CPUs with AMX tiles (Sapphire Rapids and later)."""
+    return bool(cpu_flags() & {"amx_tile", "amx_int8", "amx_bf16"})

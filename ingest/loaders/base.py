@@ -23,12 +23,19 @@ class LoadOptions:
     text_field: str | None = None  # auto: the first of TEXT_FIELDS present
     max_line_chars: int = 1_000_000  # a longer line in a text-like file is not prose: LoadError
     max_file_bytes: int = 512 * 2**20
+    max_chars: int = 50_000_000  # characters of text one PDF or Word file may yield
+    max_pages: int = 5_000  # pages of one PDF
+    max_unzipped_bytes: int = 512 * 2**20  # a .docx's members, inflated, all together
+    max_zip_members: int = 10_000
+    max_zip_ratio: int = 200  # inflated bytes per compressed byte; Word files stay under about 30
 
     def __post_init__(self) -> None:
         if self.max_line_chars < 1:
             raise ValueError(f"max_line_chars must be >= 1, got {self.max_line_chars}")
-        if self.max_file_bytes < 1:
-            raise ValueError(f"max_file_bytes must be >= 1, got {self.max_file_bytes}")
+        for name in ("max_file_bytes", "max_chars", "max_pages", "max_unzipped_bytes", "max_zip_members",
+                     "max_zip_ratio"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
 
 @dataclass

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from ingest.errors import LoadError
 from ingest.loaders.base import LoadOptions, LoadResult, read_bytes
 from ingest.loaders.headings import Heading, heading_sections
+from ingest.loaders.limits import check_chars, check_zip
 from ingest.loaders.text import whole_file_document
 
 if TYPE_CHECKING:
@@ -19,9 +20,10 @@ if TYPE_CHECKING:
 _HEADING_STYLE = re.compile(r"Heading ([1-9])$")
 
 
-def _open(path: Path, data: bytes) -> WordDocument:
+def _open(path: Path, data: bytes, options: LoadOptions) -> WordDocument:
     import docx
 
+    check_zip(path, data, options)  # python-docx inflates every member it reads, whole
     try:
         return docx.Document(io.BytesIO(data))
     except Exception as exc:  # zipfile, lxml and python-docx each raise their own types
@@ -68,7 +70,8 @@ class DocxLoader:
     extensions = (".docx",)
 
     def load(self, path: Path, options: LoadOptions) -> LoadResult:
-        texts, levels, title = _blocks(_open(path, read_bytes(path, options)))
+        texts, levels, title = _blocks(_open(path, read_bytes(path, options), options))
+        check_chars(path, sum(len(text) for text in texts), options)
         if not texts:
             raise LoadError(str(path), "no text in this .docx (empty, or only images)")
         headings, offset = [], 0

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from ingest.documents import Section
 from ingest.errors import LoadError
 from ingest.loaders.base import LoadOptions, LoadResult, read_bytes
+from ingest.loaders.limits import check_chars
 from ingest.loaders.text import whole_file_document
 
 if TYPE_CHECKING:
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def _open(path: Path, data: bytes) -> PdfReader:
+def _open(path: Path, data: bytes, options: LoadOptions) -> PdfReader:
     from pypdf import PdfReader
 
     try:
@@ -29,7 +30,10 @@ def _open(path: Path, data: bytes) -> PdfReader:
                 "encrypted PDF that needs a password; save a decrypted copy first "
                 "(e.g. qpdf --decrypt --password=PASSWORD in.pdf out.pdf)",
             )
-        len(reader.pages)  # parses the page tree: a corrupt one fails here, not mid-way
+        pages = len(reader.pages)  # parses the page tree: a corrupt one fails here, not mid-way
+        if pages > options.max_pages:
+            raise LoadError(str(path), f"{pages:,} pages, over max_pages={options.max_pages:,}; split the PDF "
+                                       "or raise the limit")
     except LoadError:
         raise
     except Exception as exc:  # pypdf raises many types on damaged files; all mean the same to the user
@@ -37,9 +41,10 @@ def _open(path: Path, data: bytes) -> PdfReader:
     return reader
 
 
-def _page_texts(path: Path, reader: PdfReader) -> tuple[list[str], list[LoadError]]:
+def _page_texts(path: Path, reader: PdfReader, options: LoadOptions) -> tuple[list[str], list[LoadError]]:
     texts: list[str] = []
     errors: list[LoadError] = []
+    chars = 0
     for number, page in enumerate(reader.pages, start=1):
         try:
             text = page.extract_text() or ""
@@ -48,6 +53,8 @@ def _page_texts(path: Path, reader: PdfReader) -> tuple[list[str], list[LoadErro
             errors.append(LoadError(str(path), reason))
             text = ""
         texts.append(text.replace("\r\n", "\n").replace("\r", "\n").strip())
+        chars += len(texts[-1])
+        check_chars(path, chars, options)  # stops at the page that crosses the limit, not after the last
     return texts, errors
 
 
@@ -55,8 +62,8 @@ class PdfLoader:
     extensions = (".pdf",)
 
     def load(self, path: Path, options: LoadOptions) -> LoadResult:
-        reader = _open(path, read_bytes(path, options))
-        texts, errors = _page_texts(path, reader)
+        reader = _open(path, read_bytes(path, options), options)
+        texts, errors = _page_texts(path, reader, options)
         parts: list[str] = []
         sections: list[Section] = []
         offset = 0

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from ingest.errors import KnowledgeBaseError
 from ingest.store.manifest import Manifest
-from ingest.store.schema import DOCSTORE, SCHEMA, connect, is_knowledge_base, read_meta
+from ingest.store.schema import DOCSTORE, MANIFEST, SCHEMA, connect, is_knowledge_base, read_meta
 from ingest.store.snapshot import Snapshot
 from ingest.store.writer import Writer, write_lock
 
@@ -36,10 +41,24 @@ class KnowledgeBase:
             existing = cls.open(kb)
             existing.manifest.check_embedder(manifest.embedder, kb)
             return existing
-        kb.mkdir(parents=True, exist_ok=True)
-        with connect(kb) as conn:
+        if kb.is_dir() and any(kb.iterdir()):
+            raise KnowledgeBaseError(
+                f"{kb} is not empty and not a knowledge base (no {MANIFEST}): a knowledge base is only created in "
+                "a new or empty folder. If it is what an older llmapp's killed delete left behind, remove it first")
+        manifest = replace(manifest, kb_id=manifest.kb_id or uuid.uuid4().hex)
+        # built aside and renamed into place: a killed create leaves no half knowledge base under the name
+        building = kb.parent / f".{kb.name}.creating-{manifest.kb_id[:12]}"
+        building.mkdir(parents=True)
+        with contextlib.closing(connect(building)) as conn:
             conn.executescript(SCHEMA)
-        manifest.write(kb)  # last: a folder without a manifest is not a knowledge base yet
+        manifest.write(building)
+        try:
+            os.rename(building, kb)  # replaces an empty folder too
+        except OSError:
+            shutil.rmtree(building, ignore_errors=True)
+            if is_knowledge_base(kb):  # another process created it meanwhile
+                return cls.create(kb, manifest)
+            raise
         return cls(kb, manifest)
 
     def snapshot(self) -> Snapshot:

@@ -57,6 +57,12 @@ class Manifest:
     lexical: dict[str, str] = field(default_factory=lambda: {"tokenizer": TOKENIZER_VERSION})
     schema_version: int = SCHEMA_VERSION
     created_at: float = field(default_factory=time.time)
+    kb_id: str = ""  # random, set when the knowledge base is created: a deleted and re-created one differs
+
+    @property
+    def identity(self) -> str:
+        """What caches key a knowledge base by (with its version): never the same for two creations."""
+        return self.kb_id or f"created-{self.created_at!r}"  # knowledge bases made before kb_id existed
 
     @classmethod
     def read(cls, kb: Path) -> Manifest:
@@ -82,7 +88,8 @@ class Manifest:
 
     def to_dict(self) -> dict[str, Any]:
         return {"embedder": self.embedder.to_dict(), "chunking": self.chunking.to_dict(), "lexical": self.lexical,
-                "schema_version": self.schema_version, "created_at": self.created_at}
+                "schema_version": self.schema_version, "created_at": self.created_at,
+                **({"kb_id": self.kb_id} if self.kb_id else {})}  # an older manifest is written back unchanged
 
     def write(self, kb: Path) -> None:
         atomic_write(kb / MANIFEST, json.dumps(self.to_dict(), indent=2, ensure_ascii=False).encode())

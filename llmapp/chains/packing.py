@@ -18,7 +18,7 @@ from llmapp.hits import Hit
 logger = logging.getLogger(__name__)
 
 TEMPLATE_MARGIN = 32  # tokens for role markers and separators the chat template adds
-PER_PASSAGE = 4  # "[n] " and the line break
+PER_PASSAGE = 12  # the <passage n="N"> ... </passage> delimiters and their line breaks
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from llmapp.chains.answer import Answer, Citation, Timings
 from llmapp.chains.citations import attribute, check_citations
 from llmapp.chains.packing import Passage, pack, passage_budget
+from llmapp.chains.passage_text import neutralise
 from llmapp.errors import ConfigError
 from llmapp.generate.base import GenerationOptions, Generator, PassageAnswerer
 from llmapp.hits import Hit
@@ -146,8 +147,8 @@ class QAChain(Runnable[str | QuestionInput, Answer]):
     def _generate(self, question: str, passages: list[Passage], template: PromptTemplate) -> Iterator[str]:
         options = asdict(self.options)
         if isinstance(self.generator, PassageAnswerer):
-            return self.generator.answer(question, [p.text for p in passages], **options)
-        shown = [{"n": p.n, "text": p.text, "source": p.hit.source} for p in passages]
+            return self.generator.answer(question, [neutralise(p.text) for p in passages], **options)
+        shown = [{"n": p.n, "text": neutralise(p.text), "source": p.hit.source} for p in passages]
         messages = template.render(question=question, passages=shown)
         return self.generator.stream(messages, **options)
 

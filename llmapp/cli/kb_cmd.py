@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Annotated
 
@@ -73,10 +72,11 @@ def delete(kb: Annotated[str, typer.Argument(help="Name or path.")],
            yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False) -> None:
     """Delete a whole knowledge base folder."""
     from ingest.store import KnowledgeBase
+    from ingest.trash import delete_knowledge_base
 
     base = KnowledgeBase.open(settings_from().kb_path(kb, must_exist=True))
     if not yes:
         typer.confirm(f"delete {base.path} and everything in it?", abort=True)
     with base.writer():
-        shutil.rmtree(base.path)
+        delete_knowledge_base(base.path)
     typer.echo(f"deleted {base.path}", err=True)

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from llmapp.errors import DependencyMissing, ModelError
 from llmapp.generate.base import Message, options_from, stop_at, validate_messages
 from llmapp.generate.models import resolve_model
 from llmapp.generate.registry import GeneratorConfig
+from llmcommon.cpu import cpu_has_amx
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +78,37 @@ def load_llama(path: str, n_ctx: int, threads: int | None, gpu: bool = False) ->
             "(or use --backend transformers)"
         ) from None
     try:
-        return Llama(model_path=path, n_ctx=n_ctx, n_threads=threads or os.cpu_count() or 1,
-                     n_gpu_layers=-1 if gpu else 0, verbose=False)
+        with _weight_repacking(enabled=not cpu_has_amx()):
+            return Llama(model_path=path, n_ctx=n_ctx, n_threads=threads or os.cpu_count() or 1,
+                         n_gpu_layers=-1 if gpu else 0, verbose=False)
     except (ValueError, RuntimeError) as exc:
         raise ModelError(f"llama.cpp cannot load {path}: {exc}") from exc
+
+
+_PARAMS_LOCK = threading.Lock()
+
+
+@contextmanager
+def _weight_repacking(enabled: bool) -> Iterator[None]:
+    """llama.cpp's "extra buffer types" repack weights for the CPU; on AMX CPUs the repacked matmul of the
+    llama-cpp-python 0.3.36 build segfaults on the first token (ggml_backend_amx_mul_mat). `Llama` offers no
+    argument for it, so while one model loads, its default model params have `use_extra_bufts` off."""
+    if enabled:
+        yield
+        return
+    import llama_cpp.llama_cpp as low
+
+    with _PARAMS_LOCK:
+        defaults = low.llama_model_default_params
+
+        def without_repacking() -> Any:
+            params = defaults()
+            if hasattr(params, "use_extra_bufts"):  # older builds have neither the field nor the crash
+                params.use_extra_bufts = False
+            return params
+
+        low.llama_model_default_params = without_repacking
+        try:
+            yield
+        finally:
+            low.llama_model_default_params = defaults

@@ -13,8 +13,8 @@ knowledge base nor on where a model's cosines sit (MiniLM's unrelated texts scor
 Measured on 64 CMRC 2018 contexts and 64 SciFact abstracts (.venv/bin/python bench/probe_margins.py): MiniLM
 1.83 on Chinese (its dense search fails real Chinese questions, nDCG@10 0.19) and 4.17 on English;
 multilingual-e5-small 4.45 on Chinese and 4.13 on English. The raw cosine margin cannot tell these apart (e5's
-is 0.06 in both languages, MiniLM's 0.13 in Chinese). The result is cached per knowledge base version and
-embedder under Settings.home/cache/coverage, so it is paid once (one batch of 64 probe embeddings).
+is 0.06 in both languages, MiniLM's 0.13 in Chinese). The result is cached per knowledge base (its creation id),
+version and embedder under Settings.home/cache/coverage, so it is paid once (one batch of 64 probe embeddings).
 """
 
 from __future__ import annotations
@@ -81,11 +81,22 @@ def coverage_from_margin(margin: float | None) -> float:
     return float(np.clip((margin - FLOOR) / (CEILING - FLOOR), 0.0, 1.0))
 
 
+def cache_prefix(identity: str) -> str:
+    """The start of every coverage cache file of one knowledge base, so they can be dropped with it."""
+    return hashlib.sha256(identity.encode()).hexdigest()[:12] + "-"
+
+
+def forget_coverage(cache: Path, identity: str) -> None:
+    for stale in cache.glob(cache_prefix(identity) + "*.json"):
+        stale.unlink(missing_ok=True)
+
+
 def kb_coverage(snapshot: Any, embedder: Any, cache: Path | None) -> dict[str, float]:
     """{language: coverage in [0, 1]} for this snapshot and embedder, from the cache when measured before."""
+    identity = snapshot.manifest.identity  # not the path: a deleted and re-created knowledge base starts over
     # "v2": margins in standard deviations (an older cache held cosine margins)
-    key = hashlib.sha256(f"v2|{Path(snapshot.path).resolve()}|{snapshot.version}|{embedder.name}".encode())
-    cached = cache / f"{key.hexdigest()[:24]}.json" if cache else None
+    key = hashlib.sha256(f"v2|{identity}|{snapshot.version}|{embedder.name}".encode())
+    cached = cache / f"{cache_prefix(identity)}{key.hexdigest()[:24]}.json" if cache else None
     if cached is not None and cached.is_file():
         try:
             return {str(k): float(v) for k, v in json.loads(cached.read_text(encoding="utf-8")).items()}

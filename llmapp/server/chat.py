@@ -9,7 +9,6 @@ transformers) get one generation at a time through `ServedGenerator.lock`.
 from __future__ import annotations
 
 import json
-import queue
 import threading
 import time
 import uuid
@@ -29,7 +28,6 @@ from llmapp.server.knowledge import KnowledgeBases, document_id
 from llmapp.server.schemas import ChatRequest
 
 KB_PREFIX = "kb:"
-_DONE = object()
 
 
 @dataclass
@@ -39,6 +37,7 @@ class ServedGenerator:
     generator: Generator
     model_id: str
     lock: threading.Lock = field(default_factory=threading.Lock)
+    slots: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(8))
     history: ChatHistory = field(default_factory=lambda: ChatHistory(Path(":memory:")))
 
     @property
@@ -69,6 +68,16 @@ def generation_options(request: ChatRequest, max_allowed: int, grounded: bool = 
     return GenerationOptions(max_tokens=wanted, temperature=request.temperature or 0.0,
                              top_p=request.top_p or 1.0, stop=stop, seed=request.seed,
                              repetition_penalty=qa.repetition_penalty)
+
+
+def check_context(request: ChatRequest, generator: Generator, options: GenerationOptions) -> None:
+    """400 when the conversation and the answer it asks for cannot fit in the model's context window."""
+    window = generator.context_window
+    prompt = sum(generator.count_tokens(m.text()) for m in request.messages)
+    if prompt + options.max_tokens > window:
+        raise ApiError(400, f"the messages have {prompt} tokens and max_tokens is {options.max_tokens}: together "
+                            f"over the model's context window of {window} tokens; shorten the conversation",
+                       "context_length_exceeded")
 
 
 def split_conversation(request: ChatRequest) -> tuple[str, list[Turn]]:
@@ -116,31 +125,6 @@ def plain_answers(served: ServedGenerator, request: ChatRequest,
     return run
 
 
-def in_thread(run: Callable[[], Iterator[Answer]], lock: threading.Lock | None) -> Iterator[Answer]:
-    """Iterate `run()` in a daemon thread (under `lock` if given); errors are re-raised here."""
-    handoff: queue.Queue[Any] = queue.Queue()
-
-    def produce() -> None:
-        try:
-            if lock is None:
-                for answer in run():
-                    handoff.put(answer)
-            else:
-                with lock:
-                    for answer in run():
-                        handoff.put(answer)
-        except BaseException as exc:  # handed to the consumer, which raises it in the request
-            handoff.put(exc)
-        finally:
-            handoff.put(_DONE)
-
-    threading.Thread(target=produce, name="generation", daemon=True).start()
-    while (item := handoff.get()) is not _DONE:
-        if isinstance(item, BaseException):
-            raise item
-        yield item
-
-
 # --- OpenAI wire format ----------------------------------------------------------------------------------
 
 def citations_of(answer: Answer, kbs: KnowledgeBases, kb: str | None) -> list[dict[str, Any]]:
@@ -170,6 +154,11 @@ class Completion:
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
         return "data: " + json.dumps(body, ensure_ascii=False) + "\n\n"
 
+    def usage_chunk(self, usage: dict[str, int]) -> str:
+        body = {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+                "choices": [], "usage": usage}
+        return "data: " + json.dumps(body) + "\n\n"
+
     def full(self, text: str, finish: str, usage: dict[str, int], **extra: Any) -> dict[str, Any]:
         return {"id": self.id, "object": "chat.completion", "created": self.created, "model": self.model,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
@@ -197,8 +186,9 @@ def finish_reason(answer: Answer, generator: Generator, options: GenerationOptio
 
 
 def sse_stream(answers: Iterator[Answer], completion: Completion, kbs: KnowledgeBases, kb: str | None,
-               generator: Generator, options: GenerationOptions) -> Iterator[str]:
-    """SSE events in OpenAI's chunk format; the last chunk carries finish_reason, citations and `llmapp`."""
+               generator: Generator, options: GenerationOptions, usage_for: ChatRequest | None = None) -> Iterator[str]:
+    """SSE events in OpenAI's chunk format; the last chunk carries finish_reason, citations and `llmapp`.
+    With `usage_for` (stream_options.include_usage), one more chunk with empty `choices` carries `usage`."""
     yield completion.chunk({"role": "assistant", "content": ""})
     try:
         for answer in answers:
@@ -209,6 +199,8 @@ def sse_stream(answers: Iterator[Answer], completion: Completion, kbs: Knowledge
             if not answer.answered:  # the no-answer text was never streamed as deltas
                 yield completion.chunk({"content": answer.text})
             yield completion.chunk({}, finish_reason(answer, generator, options), **extras(answer, kbs, kb))
+            if usage_for is not None:
+                yield completion.usage_chunk(usage_of(usage_for, answer, generator))
     except Exception as exc:  # headers are gone: the error travels as an event in the error shape
         error = to_api_error(exc, kbs.settings.home)
         yield "data: " + json.dumps(error_body(error.type, error.message), ensure_ascii=False) + "\n\n"

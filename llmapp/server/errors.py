@@ -31,11 +31,12 @@ _STATUS_TYPES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden", 
 class ApiError(Exception):
     """An error the server answers with as is: a status, a stable type and a message for the client."""
 
-    def __init__(self, status: int, message: str, type_: str | None = None) -> None:
+    def __init__(self, status: int, message: str, type_: str | None = None, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.type = type_ or _STATUS_TYPES.get(status, "error")
         self.message = message
+        self.retry_after = retry_after  # seconds, sent as Retry-After with a 429 or 503
 
 
 def error_body(type_: str, message: str) -> dict[str, Any]:
@@ -89,7 +90,9 @@ def install_handlers(app: FastAPI, home: Path) -> None:
 
     async def api_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        if exc.retry_after is not None:
+            headers["Retry-After"] = str(exc.retry_after)
         return error_response(exc.status, exc.type, exc.message, headers)
 
     async def library_error(request: Request, exc: Exception) -> JSONResponse:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,14 +28,21 @@ log = logging.getLogger(__name__)
 UPLOADS = "uploads"
 # Names only, never paths: a client must not reach folders outside the server's home.
 _RESERVED = frozenset({"cache"})  # Settings.home/cache holds retrieval caches
-_NEW_KB_EMBEDDERS = re.compile(r"^(e5-small|multilingual-e5-small|minilm|hash(:\d{1,4})?)$")
+_NEW_KB_EMBEDDERS = re.compile(r"\A(e5-small|multilingual-e5-small|minilm|hash(:\d{1,4})?)\Z")
 
 
 @dataclass
 class _Cached:
+    identity: str  # the manifest's creation id: a deleted and re-created knowledge base never matches
     version: int
     retriever: Any  # llmapp.retrieve.Retriever
     lock: threading.Lock = field(default_factory=threading.Lock)
+    closed: bool = False
+
+    def close(self) -> None:
+        with self.lock:  # waits for the request still reading the old snapshot
+            self.closed = True
+            self.retriever.close()
 
 
 def document_id(source: str) -> str:
@@ -70,6 +76,7 @@ class KnowledgeBases:
 
         path = self.path(name)
         if not is_knowledge_base(path):
+            self._forget(name)  # deleted behind our back (another process): drop what was cached
             raise ApiError(404, f"no knowledge base named {name!r}; see GET /kbs or create it with POST /kbs")
         return KnowledgeBase.open(path)
 
@@ -116,10 +123,14 @@ class KnowledgeBases:
         return self.info(name)
 
     def delete(self, name: str) -> None:
+        from ingest.trash import delete_knowledge_base
+        from llmapp.retrieve.coverage import forget_coverage
+
         base = self.open(name)
         with base.writer():
             self._forget(name)
-            shutil.rmtree(base.path)
+            delete_knowledge_base(base.path)
+        forget_coverage(self.settings.home / "cache" / "coverage", base.manifest.identity)
 
     # --- documents ---------------------------------------------------------------------------------------
 
@@ -131,14 +142,14 @@ class KnowledgeBases:
                  "sha256": f.sha256, "bytes": f.size, "ingested_at": f.ingested_at, "documents": f.documents,
                  "chunks": f.chunks} for f in files]
 
-    def source_of(self, name: str, doc: str) -> str:
-        """The stored source path of the document with id `doc`, or a 404."""
+    def source_of(self, name: str, doc: str) -> tuple[str, str]:
+        """The stored source path of the document with id `doc` and the sha256 it was ingested with, or a 404."""
         base = self.open(name)
         with base.snapshot() as snap:
-            paths = snap.file_paths()
-        for path in paths:
-            if document_id(path) == doc:
-                return str(path)
+            files = snap.files()
+        for record in files:
+            if document_id(record.path) == doc:
+                return str(record.path), str(record.sha256)
         raise ApiError(404, f"no document {doc!r} in knowledge base {name!r}; see GET /kbs/{name}/documents")
 
     def uploads(self, name: str) -> Path:
@@ -164,14 +175,22 @@ class KnowledgeBases:
     @contextmanager
     def retriever(self, name: str) -> Iterator[Any]:
         """A retriever at the knowledge base's latest committed version, used by one request at a time."""
+        while True:
+            cached = self._current(name)
+            with cached.lock:
+                # a newer version may have replaced and closed this one between the lookup and the lock
+                if not cached.closed:
+                    yield cached.retriever
+                    return
+
+    def _current(self, name: str) -> _Cached:
         base = self.open(name)
         version = base.version()
         with self._lock:
             cached = self._retrievers.get(name)
-        if cached is None or cached.version != version:
+        if cached is None or (cached.identity, cached.version) != (base.manifest.identity, version):
             cached = self._replace(name, base, version)
-        with cached.lock:
-            yield cached.retriever
+        return cached
 
     def _replace(self, name: str, base: Any, version: int) -> _Cached:
         with self._lock:
@@ -179,14 +198,13 @@ class KnowledgeBases:
         with opening:  # one request opens the new version; the others wait for it instead of doing it again
             with self._lock:
                 old = self._retrievers.get(name)
-            if old is not None and old.version >= version:
+            if old is not None and old.identity == base.manifest.identity and old.version >= version:
                 return old
-            fresh = _Cached(version, self._open_retriever(base))
+            fresh = _Cached(base.manifest.identity, version, self._open_retriever(base))
             with self._lock:
                 self._retrievers[name] = fresh
         if old is not None:
-            with old.lock:  # wait for the request still reading the old snapshot
-                old.retriever.close()
+            old.close()
         return fresh
 
     def _open_retriever(self, base: Any) -> Any:
@@ -200,8 +218,7 @@ class KnowledgeBases:
         with self._lock:
             cached = self._retrievers.pop(name, None)
         if cached is not None:
-            with cached.lock:
-                cached.retriever.close()
+            cached.close()
 
     def close(self) -> None:
         for name in list(self._retrievers):

@@ -51,14 +51,16 @@ def kb_router(state: ServerState) -> APIRouter:
         check_upload(incoming, limits, supported_extensions())
         saved = save_uploads(incoming, kbs.uploads(kb))
         embedder = kbs.embedder(base.manifest.embedder.name)
-        job = jobs.submit("ingest", kb, len(saved), ingest_step(base.path, saved, embedder, limits))
+        job = jobs.submit("ingest", kb, len(saved), ingest_step(base.path, saved, embedder, limits),
+                          {"files": [path.name for path in saved]})
         return {"job": job.to_dict(), "files": [path.name for path in saved]}
 
     @router.delete("/kbs/{kb}/documents/{doc}", status_code=202,
                    summary="Remove a document (a source file and its chunks) through a background job")
     def delete_document(kb: str, doc: str) -> dict[str, Any]:
-        source = kbs.source_of(kb, doc)
-        job = jobs.submit("remove", kb, 1, remove_step(kbs.open(kb), source))
+        source, sha256 = kbs.source_of(kb, doc)
+        job = jobs.submit("remove", kb, 1, remove_step(kbs.open(kb), source, sha256),
+                          {"source": source, "sha256": sha256})
         return {"job": job.to_dict(), "document": {"id": document_id(source),
                                                    "source": kbs.display_source(kb, source)}}
 
@@ -80,7 +82,7 @@ def kb_router(state: ServerState) -> APIRouter:
     def get_job(job_id: str) -> JSONResponse:
         job = jobs.get(job_id)
         if job is None:
-            raise ApiError(404, f"no job {job_id!r} (jobs are forgotten when the server restarts)")
+            raise ApiError(404, f"no job {job_id!r} (the server remembers its latest {jobs.kept} jobs)")
         return JSONResponse(job.to_dict())
 
     return router

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -16,12 +16,25 @@ class _Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+MAX_FILTER_IDS = 1000  # doc_id values in one filter: each becomes a bound SQL parameter
+MAX_FILTER_KEYS = 16
+
+
 class Filters(_Strict):
     """Only chunks that match: a source glob, document ids, metadata values (see docs/retrieval.md)."""
 
     source: str | None = Field(default=None, max_length=512, examples=["*.pdf"])
-    doc_id: list[str] | str | None = None
-    metadata: dict[str, str | int | float | bool] | None = None
+    doc_id: list[Annotated[str, Field(max_length=512)]] | Annotated[str, Field(max_length=512)] | None = Field(
+        default=None, max_length=MAX_FILTER_IDS)
+    metadata: dict[Annotated[str, Field(pattern=r"^[\w.-]{1,64}$")], str | int | float | bool] | None = Field(
+        default=None, max_length=MAX_FILTER_KEYS)
+
+    @field_validator("metadata")
+    @classmethod
+    def _short_values(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value and any(len(str(v)) > 512 for v in value.values()):
+            raise ValueError("metadata values are at most 512 characters")
+        return value
 
     def as_dict(self) -> dict[str, Any] | None:
         raw = self.model_dump(exclude_none=True)
@@ -67,6 +80,10 @@ class ChatMessage(_Lenient):
         return "".join(part.text for part in self.content)
 
 
+class StreamOptions(_Lenient):
+    include_usage: bool = Field(default=False, description="End the stream with a chunk that carries `usage`.")
+
+
 class ChatRequest(_Lenient):
     """OpenAI chat completion request. `model`: `kb:<name>` answers from that knowledge base with citations;
     the served model's id (see GET /v1/models) chats without retrieval."""
@@ -80,6 +97,8 @@ class ChatRequest(_Lenient):
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
     stop: str | list[str] | None = None
     seed: int | None = None
+    n: int = Field(default=1, ge=1, le=1, description="Choices per request: only 1 is served (else a 400).")
+    stream_options: StreamOptions | None = None
     k: int | None = Field(default=None, ge=1, description="llmapp: passages to retrieve (kb models).")
     filters: Filters | None = Field(default=None, description="llmapp: retrieval filters (kb models).")
 
@@ -94,7 +113,8 @@ class ChatRequest(_Lenient):
 class EmbeddingRequest(_Lenient):
     model: str = Field(min_length=1, max_length=200, examples=["kb:handbook"])
     input: str | list[str]
-    encoding_format: Literal["float"] = "float"
+    encoding_format: Literal["float", "base64"] = "float"  # base64: the OpenAI SDK's default (little-endian f32)
+    dimensions: int | None = Field(default=None, ge=1, description="Must equal the embedder's dimension if given.")
     input_type: Literal["query", "passage"] = Field(
         default="passage", description="What the texts are, for models with prompts (e5: 'query: '/'passage: '): "
         "'passage' for texts to search, 'query' for questions. An extension to OpenAI's API.")

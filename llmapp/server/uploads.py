@@ -9,6 +9,7 @@ replaces that file, and the ingest updates exactly its chunks.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tempfile
@@ -23,6 +24,9 @@ from llmapp.server.errors import ApiError
 from llmapp.server.jobs import Job
 
 MAX_NAME_CHARS = 120
+MAX_NAME_BYTES = 200  # of UTF-8, under the 255 most file systems allow
+UPLOADS = "uploads"
+INCOMING = ".incoming-"
 _UNSAFE = re.compile(r"[^\w.\-() ]+")
 _COPY_BLOCK = 1 << 20
 
@@ -35,7 +39,10 @@ def sanitise_name(raw: str) -> str:
     stem, dot, ext = name.rpartition(".")
     if not dot:
         stem, ext = name, ""
+    ext = ext[:16]
     stem = stem.strip(" ._")[: MAX_NAME_CHARS - len(ext) - 1] or "upload"
+    while len(f"{stem}.{ext}".encode()) > MAX_NAME_BYTES:  # file systems count bytes: 120 CJK characters are 360
+        stem = stem[:-1]
     return f"{stem}.{ext}" if ext else stem
 
 
@@ -66,44 +73,72 @@ def check_upload(files: Sequence[Incoming], limits: Limits, allowed: Sequence[st
 
 
 def save_uploads(files: Sequence[Incoming], folder: Path) -> list[Path]:
-    """Write each file aside and rename it into place: an ingest never reads a half-written upload."""
+    """Write every file aside first, then rename them all into place: an ingest never reads a half-written
+    upload, and a request that fails half-way leaves none of its files (nor temporaries) behind."""
     folder.mkdir(parents=True, exist_ok=True)
-    saved = []
-    for item in files:
-        target = folder / item.name
-        fd, tmp = tempfile.mkstemp(prefix=".incoming-", dir=folder)
-        try:
+    written: list[tuple[str, Path]] = []
+    try:
+        for item in files:
+            fd, tmp = tempfile.mkstemp(prefix=INCOMING, dir=folder)
+            written.append((item.name, Path(tmp)))
             with os.fdopen(fd, "wb") as handle:
                 item.body.seek(0)
                 while block := item.body.read(_COPY_BLOCK):
                     handle.write(block)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        saved.append(target)
-    return saved
+                handle.flush()
+                os.fsync(handle.fileno())
+    except BaseException:
+        for _, tmp_path in written:
+            tmp_path.unlink(missing_ok=True)
+        raise
+    for name, tmp_path in written:
+        os.replace(tmp_path, folder / name)
+    return [folder / name for name, _ in written]
+
+
+def clean_incoming(home: Path) -> int:
+    """Remove the temporaries of uploads a killed server never finished writing; returns how many."""
+    leftovers = list(home.glob(f"*/{UPLOADS}/{INCOMING}*"))
+    for leftover in leftovers:
+        leftover.unlink(missing_ok=True)
+    return len(leftovers)
+
+
+def step_for(kbs: Any, limits: Limits) -> Any:
+    """Rebuild a stored job's work from its spec (after a restart); raises when it cannot run any more."""
+    def build(job: Job) -> Any:
+        base = kbs.open(job.kb)
+        if job.kind == "remove":
+            return remove_step(base, job.spec["source"], job.spec.get("sha256"))
+        files = [kbs.uploads(job.kb) / name for name in job.spec["files"]]
+        embedder = kbs.embedder(base.manifest.embedder.name)
+        return ingest_step(base.path, files, embedder, limits)
+    return build
 
 
 def ingest_step(kb_path: Path, files: Sequence[Path], embedder: Any, limits: Limits) -> Any:
     """The job step that ingests `files` one at a time, counting progress and merging the reports."""
     from ingest.loaders import LoadOptions
+    from ingest.loaders.isolated import Sandbox
     from ingest.pipeline import IngestOptions, IngestReport, ingest
 
-    options = IngestOptions(progress=False, load=LoadOptions(max_file_bytes=limits.max_file_bytes))
+    options = IngestOptions(progress=False, load=LoadOptions(max_file_bytes=limits.max_file_bytes),
+                            sandbox=Sandbox(limits.load_memory_bytes, limits.load_timeout_s))
 
     def step(job: Job) -> None:
         total = IngestReport()
-        for path in files:
-            report = ingest(kb_path, [path], embedder, options)
+        for path in files[job.done:]:  # a resumed job starts after the files it finished
+            report = ingest(kb_path, [path], embedder, options) if _inside(path, kb_path / UPLOADS) else \
+                IngestReport(files_failed=[{"path": str(path), "error": "not a regular file inside the upload "
+                                                                        "folder (a symlink?): not read"}])
             _merge(total, report)
-            job.done += 1
-            job.result = _shown(total.to_dict(), kb_path)
+            job.advance(_shown(total.to_dict(), kb_path))
     return step
 
 
-def remove_step(kb: Any, source: str) -> Any:
-    """The job step that removes one source file's documents (and the uploaded copy, if it is one)."""
+def remove_step(kb: Any, source: str, sha256: str | None = None) -> Any:
+    """The job step that removes one source file's documents, and the uploaded copy if it is still the file
+    that was ingested (`sha256`): a newer upload of the same name, waiting for its own job, is kept."""
     from ingest.store import FileChange
 
     def step(job: Job) -> None:
@@ -111,11 +146,26 @@ def remove_step(kb: Any, source: str) -> Any:
             added, removed = writer.commit([FileChange(path=source)])
             writer.sync_indexes(added, removed)
         path = Path(source)
-        if path.parent == kb.path / "uploads":
+        if path.parent == kb.path / UPLOADS and sha256 is not None and _sha256(path) == sha256:
             path.unlink(missing_ok=True)
-        job.done = 1
-        job.result = {"chunks_removed": len(removed)}
+        job.advance({"chunks_removed": len(removed)})
     return step
+
+
+def _sha256(path: Path) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            while block := handle.read(_COPY_BLOCK):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """A regular file, not a symlink, whose real path lies in `folder`."""
+    return not path.is_symlink() and path.is_file() and path.resolve().is_relative_to(folder.resolve())
 
 
 def _merge(total: Any, report: Any) -> None:

@@ -17,7 +17,8 @@ def test_passages_are_numbered_in_rank_order_and_cited(hits: list[Hit]) -> None:
     fake = FakeGenerator(replies=["No GPU needed [1]; see also [3] and [9]."])
     answer = QAChain(FixedRetriever(hits), fake).invoke("Does llmapp need a GPU?")
     prompt = fake.calls[0].messages[-1]["content"]
-    assert prompt.index("[1] Does llmapp") < prompt.index("[2] ## 增量更新") < prompt.index("[3] Grass")
+    first, second, third = ('<passage n="1">\nDoes llmapp', '<passage n="2">\n## 增量更新', '<passage n="3">\nGrass')
+    assert prompt.index(first) < prompt.index(second) < prompt.index(third)
     assert answer.text == "No GPU needed [1]; see also [3] and."
     assert [(c.n, c.source, c.chunk_id) for c in answer.citations] == [(1, "faq.txt", 101), (3, "grass.txt", 103)]
     assert answer.answered and answer.language == "en" and len(answer.hits) == 3
@@ -46,7 +47,7 @@ def test_lowest_ranked_passages_are_dropped_to_fit(hits: list[Hit]) -> None:
     fake = FakeGenerator(context_window=300)
     QAChain(FixedRetriever(long), fake, options=GenerationOptions(max_tokens=50)).invoke("which passage?")
     prompt = fake.calls[0].messages[-1]["content"]
-    assert "[1] passage 1" in prompt and "[2] passage 2" in prompt
+    assert '<passage n="1">\npassage 1' in prompt and '<passage n="2">\npassage 2' in prompt
     assert "passage 5" not in prompt and "passage 4" not in prompt
 
 
@@ -55,7 +56,7 @@ def test_a_passage_too_long_for_the_window_is_cut(tiny_chat_model: Path) -> None
     huge = hit(1, "A knowledge base is a folder. " * 400)
     packed = pack([huge, hit(2, "second")], generator, budget=100)
     assert len(packed) == 1 and packed[0].truncated
-    assert 90 <= generator.count_tokens(packed[0].text) <= 100
+    assert 80 <= generator.count_tokens(packed[0].text) <= 100  # 100 less the delimiters' 12
 
 
 def test_window_too_small_for_the_answer_is_an_error(hits: list[Hit]) -> None:
@@ -121,9 +122,9 @@ def test_passages_far_below_the_best_one_are_not_shown() -> None:
     fake = FakeGenerator(replies=["No [1].", "No [1]."])
     answer = QAChain(FixedRetriever(scored), fake).invoke("Does llmapp need a GPU?")
     prompt = fake.calls[0].messages[-1]["content"]
-    assert "[1] Does llmapp" in prompt and "Grass" not in prompt and "增量更新" not in prompt
+    assert '<passage n="1">\nDoes llmapp' in prompt and "Grass" not in prompt and "增量更新" not in prompt
     assert [h.source for h in answer.hits] == ["faq.txt"]
     QAChain(FixedRetriever(scored), fake, min_relative_score=0.0).invoke("Does llmapp need a GPU?")
-    assert "[3] ## 增量更新" in fake.calls[1].messages[-1]["content"]
+    assert '<passage n="3">\n## 增量更新' in fake.calls[1].messages[-1]["content"]
     with pytest.raises(ConfigError, match="share of the best hit"):
         QAChain(FixedRetriever(scored), fake, min_relative_score=1.5)

@@ -20,7 +20,7 @@ FAQ = ("# Installing\n\nInstall llmapp with pip install llmapp. Python 3.10 or n
 
 
 def test_minilm_kb_end_to_end(tmp_path: Path) -> None:
-    app = create_app(Settings(home=tmp_path / "home"), ServerSettings(), generator=ExtractiveGenerator())
+    app = create_app(Settings(home=tmp_path / "home"), ServerSettings(no_auth=True), generator=ExtractiveGenerator())
     with running(app) as url, httpx.Client(base_url=url, timeout=120) as client:
         created = client.post("/kbs", json={"name": "faq", "embedder": "minilm"})
         assert created.status_code == 201 and created.json()["embedder"]["name"] == "minilm"

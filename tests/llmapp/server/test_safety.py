@@ -26,10 +26,11 @@ def test_is_loopback(host: str, loopback: bool) -> None:
 
 
 def test_exposure_rules() -> None:
-    ServerSettings(host="127.0.0.1").check_exposure()
     ServerSettings(host="127.0.0.1", no_auth=True).check_exposure()
+    with pytest.raises(ConfigError, match="--no-auth"):  # keyless only when asked for
+        ServerSettings(host="127.0.0.1").check_exposure()
     ServerSettings(host="0.0.0.0", api_key=SecretStr(API_KEY)).check_exposure()
-    with pytest.raises(ConfigError, match="--api-key"):
+    with pytest.raises(ConfigError, match="LLMAPP_API_KEY"):
         ServerSettings(host="0.0.0.0").check_exposure()
     with pytest.raises(ConfigError, match="loopback"):
         ServerSettings(host="0.0.0.0", no_auth=True, api_key=None).check_exposure()
@@ -59,7 +60,8 @@ def test_api_key_is_required_everywhere_but_healthz_and_the_page(tmp_path: Path)
 
 
 def test_plain_chat_with_a_language_model_backend(tmp_path: Path) -> None:
-    app = create_app(Settings(home=tmp_path), ServerSettings(), generator=FakeGenerator(replies=["Hello there!"]))
+    app = create_app(Settings(home=tmp_path), ServerSettings(no_auth=True),
+                     generator=FakeGenerator(replies=["Hello there!"]))
     with running(app) as url, httpx.Client(base_url=url) as client:
         assert client.get("/healthz").json()["auth"] is False
         with client.stream("POST", "/v1/chat/completions", json={
@@ -72,7 +74,7 @@ def test_plain_chat_with_a_language_model_backend(tmp_path: Path) -> None:
 def test_readers_answer_from_the_last_commit_while_an_ingest_job_writes(tmp_path: Path) -> None:
     home = tmp_path / "home"
     build_hash_kb(home)
-    app = create_app(Settings(home=home), ServerSettings(), generator=ExtractiveGenerator())
+    app = create_app(Settings(home=home), ServerSettings(no_auth=True), generator=ExtractiveGenerator())
     with running(app) as url, httpx.Client(base_url=url, timeout=60) as client:
         before = client.get("/kbs/handbook").json()["chunks"]
         big = "\n\n".join(f"Paragraph {i} talks about topic {i} and otters number {i}." for i in range(3000))
@@ -109,7 +111,7 @@ def test_readers_answer_from_the_last_commit_while_an_ingest_job_writes(tmp_path
 def test_openapi_schema_is_valid(tmp_path: Path) -> None:
     from openapi_spec_validator import validate
 
-    app = create_app(Settings(home=tmp_path), ServerSettings(), generator=FakeGenerator())
+    app = create_app(Settings(home=tmp_path), ServerSettings(no_auth=True), generator=FakeGenerator())
     schema = app.openapi()
     validate(schema)
     assert {"/v1/chat/completions", "/v1/models", "/v1/embeddings", "/kbs", "/kbs/{kb}", "/kbs/{kb}/documents",
