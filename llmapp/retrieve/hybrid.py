@@ -1,7 +1,10 @@
 """Hybrid retrieval: dense and lexical scores fused into one score in [0, 1], weighted per query language.
 
     score = w * dense + (1 - w) * lexical
-    dense   = the cosine similarity clipped to [0, 1]
+    dense   = the cosine similarity rescaled over the candidate pool: (cos - worst) / (best - worst), in [0, 1].
+              Raw cosines sit where the model puts them (MiniLM spreads them over [0, 0.8], e5 packs them into
+              [0.7, 0.9]); rescaled, the best candidate scores 1 with any model, and an English question over
+              Chinese passages (lower cosines all round) still gives its best match a full dense score
     lexical = BM25 / the best BM25 the query could reach in this knowledge base (LexicalScorer), in [0, 1]
     w       = the dense weight for the query's language (share of CJK ideographs, llmapp.language), scaled by
               how well the embedder covers that language (llmapp.retrieve.coverage)
@@ -85,9 +88,19 @@ class HybridRetriever(Retriever):
         lexical = self.lexical.scores(query, rows)
         lexical_ids = self.lexical.index.chunk_ids[self.lexical.top(lexical, max(n, _CANDIDATES))]
         pool = np.union1d(dense_ids, lexical_ids)
-        dense_scores = np.clip(self.dense.scores_of(vector, pool), 0.0, 1.0)
+        dense_scores = rescale(self.dense.scores_of(vector, pool))
         lexical_scores = lexical[self.lexical.rows_of(pool)]
         w = self.dense_weight(query)
         fused = w * dense_scores + (1.0 - w) * lexical_scores
         best = np.argsort(-fused, kind="stable")[:n]
         return [(int(pool[i]), float(fused[i])) for i in best]
+
+
+def rescale(scores: np.ndarray) -> np.ndarray:
+    """`scores` mapped linearly onto [0, 1], the best to 1 and the worst to 0 (all 1 when they are equal)."""
+    if scores.size == 0:
+        return scores
+    low, high = float(scores.min()), float(scores.max())
+    if high - low < 1e-9:
+        return np.ones_like(scores)
+    return (scores - low) / (high - low)

@@ -41,14 +41,16 @@ def test_a_new_knowledge_base_defaults_to_e5_small(tiny_e5: Path, tmp_path: Path
 
 
 def test_the_server_creates_e5_small_by_default_and_minilm_on_request(tiny_e5: Path, tmp_path: Path) -> None:
-    from fastapi.testclient import TestClient
+    import httpx
 
     from llmapp.generate import ExtractiveGenerator
     from llmapp.server import ServerSettings, create_app
     from llmapp.settings import Settings
+    from tests.support.server_fixtures import running
 
-    server = create_app(Settings(home=tmp_path / "home"), ServerSettings(), generator=ExtractiveGenerator())
-    with TestClient(server) as client:
+    server = create_app(Settings(home=tmp_path / "home"), ServerSettings(no_auth=True),
+                        generator=ExtractiveGenerator())
+    with running(server) as url, httpx.Client(base_url=url, timeout=120) as client:
         created = client.post("/kbs", json={"name": "zh"})
         assert created.status_code == 201 and created.json()["embedder"]["name"] == "e5-small"
         refused = client.post("/kbs", json={"name": "x", "embedder": "/etc"})

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from ingest.embed import HashEmbedder
 from ingest.store import KnowledgeBase
@@ -45,3 +46,23 @@ def test_coverage_tells_a_blind_embedder_from_a_seeing_one(tmp_path: Path) -> No
     cached = next((tmp_path / "cache").glob("*.json"))
     assert kb_coverage(KnowledgeBase.open(seeing_kb).snapshot(), HashEmbedder(64), tmp_path / "cache") == seeing
     assert cached.is_file()
+
+
+def test_the_margin_does_not_depend_on_where_a_model_puts_its_cosines() -> None:
+    from llmapp.retrieve.coverage import coverage_from_margin, standardized_margin
+
+    rng = np.random.default_rng(0)
+    spread = rng.normal(0.0, 0.1, (16, 16)) + np.eye(16) * 0.45  # MiniLM-like: others near 0, own near 0.45
+    packed = 0.8 + spread / 8  # e5-like: everything in a narrow band near 0.8
+    assert abs(standardized_margin(spread) - standardized_margin(packed)) < 1e-6
+    assert coverage_from_margin(standardized_margin(packed)) == 1.0
+    blind = 0.9 + rng.normal(0.0, 0.01, (16, 16))  # every text in the same place: no own-chunk advantage
+    assert coverage_from_margin(standardized_margin(blind)) == 0.0
+
+
+def test_dense_scores_are_rescaled_over_the_pool() -> None:
+    from llmapp.retrieve.hybrid import rescale
+
+    assert rescale(np.array([0.72, 0.80, 0.88])).tolist() == pytest.approx([0.0, 0.5, 1.0])
+    assert rescale(np.array([0.5, 0.5])).tolist() == [1.0, 1.0]
+    assert rescale(np.array([])).size == 0
