@@ -8,7 +8,6 @@ or an unknown label. Bad rows are logged with their line number and skipped; whe
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import logging
 import random
@@ -158,14 +157,6 @@ def split_records(records: list[Record], fraction: float, seed: int) -> tuple[li
     held = set(order[:size])
     train = [r for i, r in enumerate(records) if i not in held]
     return train, [records[i] for i in sorted(held)]
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def text(value: Any, name: str) -> str:

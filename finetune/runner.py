@@ -15,13 +15,14 @@ from typing import Any
 
 from finetune import rundir
 from finetune.config import Job, job_as_dict, parse_job
-from finetune.data import UNKNOWN_WARNING, Loaded, file_sha256, load_records, split_records
+from finetune.data import UNKNOWN_WARNING, Loaded, load_records, split_records
 from finetune.errors import JobConfigError, RunFolderError
 from finetune.models import folder_sha256, resolve_base_model
 from finetune.runs import RunManifest
 from finetune.tasks import get_task
 from finetune.tasks.base import Task
 from finetune.training import is_main_process, train
+from llmcommon.hashing import file_sha256
 
 logger = logging.getLogger(__name__)
 progress_logger = logging.getLogger("finetune.progress")

@@ -33,6 +33,7 @@ from ingest.store import (
     Writer,
     is_knowledge_base,
 )
+from llmcommon.hashing import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +162,7 @@ def _plan_file(
         if previous and (previous[1], previous[2]) == (stat.st_size, stat.st_mtime_ns):
             report.files_unchanged += 1
             return None
-        sha = _sha256(path)
+        sha = file_sha256(path)
         if previous and previous[0] == sha:
             writer.touch(key, stat.st_size, stat.st_mtime_ns)
             report.files_unchanged += 1
@@ -211,14 +212,6 @@ def _embed_missing(writer: Writer, loaded: list[_Loaded], embedder: Embedder, op
         writer.add_texts([(sha, text, tokenize(text), vec) for sha, text, vec in rows])
     bar.close()
     return len(missing)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _progress(items: Sequence[Path], enabled: bool, desc: str, unit: str) -> Any:

@@ -17,7 +17,6 @@ SHA-256; a changed source or converter rebuilds it. Conversion takes about a min
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import logging
@@ -28,6 +27,7 @@ from typing import Any
 
 from llmcommon.e5_format import E5File, E5Tokenizer, read_e5_file
 from llmcommon.errors import ShippedModelMissing
+from llmcommon.hashing import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -87,14 +87,6 @@ def _read_record(target: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return record if isinstance(record, dict) else {}
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def convert(source: Path, target: Path) -> None:

@@ -9,7 +9,6 @@ replaces that file, and the ingest updates exactly its chunks.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import tempfile
@@ -22,6 +21,7 @@ from typing import Any, BinaryIO
 from llmapp.server.config import Limits
 from llmapp.server.errors import ApiError
 from llmapp.server.jobs import Job
+from llmcommon.hashing import file_sha256
 
 MAX_NAME_CHARS = 120
 MAX_NAME_BYTES = 200  # of UTF-8, under the 255 most file systems allow
@@ -155,14 +155,10 @@ def remove_step(kb: Any, source: str, sha256: str | None = None) -> Any:
 
 
 def _sha256(path: Path) -> str | None:
-    digest = hashlib.sha256()
     try:
-        with path.open("rb") as handle:
-            while block := handle.read(_COPY_BLOCK):
-                digest.update(block)
+        return file_sha256(path)
     except OSError:
         return None
-    return digest.hexdigest()
 
 
 def _inside(path: Path, folder: Path) -> bool:
