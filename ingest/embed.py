@@ -28,6 +28,7 @@ from ingest.errors import KnowledgeBaseError
 from ingest.heap import release_free_memory
 from llmcommon.cpu import cpu_has_bf16
 from llmcommon.models import E5_ALIASES, e5_small_path, minilm_path
+from llmcommon.quiet import quiet_loading
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +161,8 @@ class SentenceTransformerEmbedder(Embedder):
             from sentence_transformers import SentenceTransformer
 
             log.info("loading embedder %s", self.path)
-            self._model = SentenceTransformer(str(self.path), device=self.device, local_files_only=True)
+            with quiet_loading():  # no "Loading weights" bar on every search (llmcommon.quiet)
+                self._model = SentenceTransformer(str(self.path), device=self.device, local_files_only=True)
         return self._model
 
     def _lengths(self, texts: Sequence[str]) -> list[int]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from llmapp.errors import ModelError
+from llmcommon.quiet import quiet_loading
 
 
 class CrossEncoderReranker:
@@ -33,7 +34,8 @@ class CrossEncoderReranker:
             from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
             self._tokenizer = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
-            model = AutoModelForSequenceClassification.from_pretrained(str(self.path), local_files_only=True)
+            with quiet_loading():
+                model = AutoModelForSequenceClassification.from_pretrained(str(self.path), local_files_only=True)
             self._model = model.to(self.device).eval()
         return self._model, self._tokenizer
 
