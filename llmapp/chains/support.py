@@ -147,15 +147,19 @@ def clauses(sentence: str) -> list[set[str]]:
 
 def missing_facts(sentence: str, passage: str) -> tuple[str, ...]:
     """Numbers and names in the sentence that the passage does not contain."""
-    haystack = _squash(passage)
-    return tuple(fact for fact in dict.fromkeys(required_facts(sentence)) if not _contains(haystack, _squash(fact)))
+    names, numbers = _squash(passage), _number_text(passage)
+    return tuple(fact for fact in dict.fromkeys(required_facts(sentence))
+                 if not (_has_number(numbers, fact) if fact[:1].isdigit() else _squash(fact) in names))
 
 
-def _contains(haystack: str, fact: str) -> bool:
-    """A number must appear whole ("175" is not in "1750"); a name anywhere."""
-    if fact[:1].isdigit():
-        return re.search(rf"(?<![\d.]){re.escape(fact)}(?![\d])", haystack) is not None
-    return fact in haystack
+def _has_number(text: str, number: str) -> bool:
+    """A number must appear whole: "175" is not in "1750", and "1" of "M1 40" is not the start of "140"."""
+    return re.search(rf"(?<![\d.]){re.escape(number)}(?![\d])", text) is not None
+
+
+def _number_text(text: str) -> str:
+    """The passage with thousands separators dropped ("1,750" -> "1750") but spaces kept between numbers."""
+    return re.sub(r"(?<=\d),(?=\d)", "", _normal(text))
 
 
 def required_facts(sentence: str) -> list[str]:

@@ -72,6 +72,14 @@ def test_changed_number_is_not_supported() -> None:
     assert not check.supported(changed) and changed.missing == ("1850",)
 
 
+def test_numbers_apart_in_the_passage_stay_apart() -> None:
+    """"M1 40公厘" holds 1 and 40: squashing its space made "140", and a copied CMRC sentence was dropped."""
+    passage = "定位为取代国军大量老旧的M1 40公厘高射砲。射速1,200发／分钟。"
+    assert missing_facts("定位为取代国军大量老旧的M1 40公厘高射砲。", passage) == ()
+    assert missing_facts("射速1200发／分钟。", passage) == ()
+    assert missing_facts("射速140发／分钟。", passage) == ("140",)
+
+
 def test_copied_clause_with_an_invented_tail_is_not_supported() -> None:
     invented = "知识蒸馏是一种通过训练一个较小的学生模型来模仿大模型的行为，以便使用自动驾驶的方式进行精神训练。"
     copied = "知识蒸馏是一种通过训练一个较小的学生模型来模仿大模型的行为，从而达到模型压缩的技术。"
