@@ -53,6 +53,10 @@ SIMILARITY_WEIGHT = 1.0
 SHAPE_BONUS = 0.25
 # A sentence in the question's language is preferred when it scores this share of the best one.
 SAME_LANGUAGE_SHARE = 0.6
+# A sentence adding fewer content terms than this to the question's says it back (the grounding check drops
+# it too); the sentences beside it get this share of its score.
+ECHO_NEW_TERMS = 2
+ECHO_SHARE = 0.9
 
 
 def terms(text: str) -> list[str]:
@@ -122,7 +126,7 @@ class ExtractiveGenerator:
         if not statements:
             return []
         wanted = set(terms(question))
-        lexical = _scores(sentences, wanted)
+        lexical = _hand_on_echoes(sentences, _scores(sentences, wanted), wanted)
         similarity = self._similarity(question, [sentences[i].text for i in statements])
         scores = {i: _combine(lexical[i], similarity, rank, sentences[i], question)
                   for rank, i in enumerate(statements)}
@@ -193,6 +197,27 @@ def _scores(sentences: list[_Sentence], question_terms: set[str]) -> list[float]
         scores[i] = max(raw[i], carried * decay)
         decay *= 0.85
     return scores
+
+
+def _hand_on_echoes(sentences: list[_Sentence], scores: list[float], wanted: set[str]) -> list[float]:
+    """A sentence that says the question back ("此战奠定了...的霸权。" for "为什么此战奠定了...的霸权？") answers
+    nothing itself; its neighbours in the passage, where the cause or the detail is, take over its score."""
+    out = list(scores)
+    echoes = [i for i, s in enumerate(sentences) if s.kind == "text" and _echoes(s, wanted)]
+    for i in echoes:
+        for j in (i - 1, i + 1):
+            if 0 <= j < len(sentences) and j not in echoes and _same_passage_text(sentences[i], sentences[j]):
+                out[j] = max(out[j], ECHO_SHARE * scores[i])
+        out[i] = 0.0
+    return out
+
+
+def _echoes(sentence: _Sentence, wanted: set[str]) -> bool:
+    return bool(wanted) and len(sentence.terms - wanted) < ECHO_NEW_TERMS
+
+
+def _same_passage_text(a: _Sentence, b: _Sentence) -> bool:
+    return a.passage == b.passage and b.kind == "text"
 
 
 def render(chosen: list[Pick]) -> str:

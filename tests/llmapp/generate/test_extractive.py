@@ -41,6 +41,15 @@ def test_page_furniture_and_fragments_are_not_candidates() -> None:
     assert _answer("GPT-3 有多少个参数？", GPT3).startswith("GPT-3(Generative Pre-trained Transformer 3)是OpenAI")
 
 
+def test_a_sentence_saying_the_question_back_hands_its_score_to_its_neighbours() -> None:
+    """CMRC: "为什么此战奠定了...的霸权？" was answered by the sentence that says it back, which the grounding
+    check then dropped as an echo, leaving "not found" although the cause was the sentence before."""
+    passage = ("渡川之战发生于天正3年（1575年）。一条兼定带着3500人攻打长宗我部元亲。元亲见状便命令全军渡河突击，"
+               "一条军溃败，战死200余人。此战奠定了长宗我部元亲在土佐的霸权。此战后，兼定逃往濑户内隐遁生活。")
+    text = _answer("为什么此战奠定了长宗我部元亲在土佐的霸权？", passage)
+    assert "一条军溃败" in text and "此战奠定了" not in text
+
+
 def test_question_type_prefers_the_sentence_of_the_right_shape() -> None:
     assert question_type("GoogLeNet 是哪一年提出的？") == "time" and question_type("How many layers?") == "number"
     assert question_type("Who proposed GAN?") == "person" and question_type("LoRA 是什么？") == "definition"
