@@ -44,10 +44,30 @@ def load_sentence_transformer(path: Path) -> Any:
     return SentenceTransformer(str(path), device="cpu", local_files_only=True)
 
 
-def contrastive_model(embedder: Any) -> Any:
+def contrastive_loss(embedder: Any, mini_batch_size: int | None, bf16: bool) -> Any:
+    """In-batch-negatives loss; with `mini_batch_size`, its GradCache form (sentence-transformers' cached loss),
+    whose re-embedding with gradients runs in the backward pass, outside the Trainer's autocast: it gets its own,
+    so that a bf16 job stays bf16."""
+    import torch
+    from sentence_transformers.sentence_transformer.losses import (
+        CachedMultipleNegativesRankingLoss,
+        MultipleNegativesRankingLoss,
+    )
+
+    if mini_batch_size is None:
+        return MultipleNegativesRankingLoss(embedder)
+
+    class Cached(CachedMultipleNegativesRankingLoss):  # type: ignore[misc]
+        def embed_minibatch(self, *args: Any, **kwargs: Any) -> Any:
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16 and not torch.cuda.is_available()):
+                return super().embed_minibatch(*args, **kwargs)
+
+    return Cached(embedder, mini_batch_size=mini_batch_size)
+
+
+def contrastive_model(embedder: Any, mini_batch_size: int | None = None, bf16: bool = False) -> Any:
     """An nn.Module whose forward returns the in-batch-negatives loss, for HF Trainer."""
     import torch
-    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
     class Contrastive(torch.nn.Module):
         # HF Trainer counts tokens from this input (see the collator) and asks for the loss in evaluation.
@@ -57,7 +77,7 @@ def contrastive_model(embedder: Any) -> Any:
             super().__init__()
             self.embedder = embedder
             # kept out of the module tree: the loss holds the embedder too, and checkpoints must store it once
-            self.__dict__["loss"] = MultipleNegativesRankingLoss(embedder)
+            self.__dict__["loss"] = contrastive_loss(embedder, mini_batch_size, bf16)
 
         def forward(self, return_loss: bool = True, **batch: Any) -> dict[str, Any]:
             groups = [
@@ -135,7 +155,9 @@ class EmbeddingTask:
             embedder[0].model = get_peft_model(
                 inner, peft_config(job.lora, inner.config.model_type, "FEATURE_EXTRACTION")
             )
-        model = contrastive_model(embedder)
+        from finetune.training import use_bf16
+
+        model = contrastive_model(embedder, job.train.mini_batch_size, use_bf16(job.train.bf16))
         trainable, total = count_parameters(model)
         lengths = {}
         for name, triples in (("train", train), ("validation", validation)):
