@@ -128,6 +128,26 @@ def collator(embedder: Any, max_length: int) -> Callable[[list[list[dict[str, An
     return collate
 
 
+ST_CONFIG = "sentence_bert_config.json"
+
+
+def keep_base_settings(base: Path, target: Path) -> None:
+    """The saved model keeps the base's search window and model arguments: sentence-transformers writes neither
+    back (a tuned e5-small then loaded with a random pooler it does not use, and a warning on every load), and the
+    training length (`max_length`, often shorter) must not become the window that search embeds chunks with."""
+    import json
+
+    source = base / ST_CONFIG
+    wanted = {k: v for k, v in (json.loads(source.read_text()) if source.is_file() else {}).items()
+              if k in ("max_seq_length", "model_args")}
+    saved = target / ST_CONFIG
+    config = json.loads(saved.read_text()) if saved.is_file() else {}
+    config.update(wanted)
+    if "max_seq_length" not in wanted:
+        config.pop("max_seq_length", None)  # the model's own window, as for the base
+    saved.write_text(json.dumps(config, indent=2) + "\n")
+
+
 class EmbeddingTask:
     name = "embedding"
 
@@ -186,6 +206,7 @@ class EmbeddingTask:
                 "trainable": trainable,
                 "total": total,
                 "embedder": embedder,
+                "base": base,
                 # one dataset item is one batch: the Trainer shuffles batches, never regroups rows
                 "training_arguments": {"train_sampling_strategy": "random", "per_device_train_batch_size": 1,
                                        "per_device_eval_batch_size": 1},
@@ -202,6 +223,7 @@ class EmbeddingTask:
         if target.exists():
             shutil.rmtree(target)
         embedder.save(str(target))
+        keep_base_settings(Path(prepared.extra["base"]), target)
         prepared.tokenizer.save_pretrained(run_dir / rundir.TOKENIZER)
 
     def load(self, run_dir: Path) -> EmbeddingRun:

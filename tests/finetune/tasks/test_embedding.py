@@ -103,3 +103,20 @@ def test_mini_batches_give_the_whole_batch_loss_and_gradients(tiny_bert: Path, t
     assert whole_grads.keys() == cached_grads.keys() and whole_grads
     for name, grad in whole_grads.items():
         assert torch.allclose(grad, cached_grads[name], atol=1e-5), name
+
+
+def test_the_tuned_model_keeps_the_base_window_and_model_arguments(tiny_bert: Path, tmp_path: Path) -> None:
+    """sentence-transformers saves neither; the training length (64 here) must not become the search window."""
+    import shutil
+
+    base = tmp_path / "base"
+    shutil.copytree(tiny_bert, base)
+    (base / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 100,
+                                                                "model_args": {"add_pooling_layer": False}}))
+    rows = [{"query": q, "positive": p} for q, p in PAIRS * 2]
+    train = write_jsonl(tmp_path / "train.jsonl", rows)
+    raw = job_dict("embedding", base, train, train, tmp_path / "run")
+    raw["train"]["max_length"] = 64
+    run_job(parse_job(raw, tmp_path))
+    saved = json.loads((tmp_path / "run" / "model" / "sentence_bert_config.json").read_text())
+    assert saved["max_seq_length"] == 100 and saved["model_args"] == {"add_pooling_layer": False}
