@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 from ingest.store.backend import is_remote
 from llmapp.errors import ConfigError
@@ -14,9 +15,11 @@ from llmapp.retrieve.lexical import LexicalRetriever
 
 if TYPE_CHECKING:
     from ingest.embed import Embedder
-    from ingest.store.backend import StoreBackend
+    from ingest.store.backend import StoreBackend, StoreSnapshot
 
 Mode = Literal["hybrid", "dense", "lexical"]
+# An embedder, or a loader called with the embedder name the snapshot records (`load_embedder`-like).
+EmbedderSource = Union["Embedder", Callable[[str], "Embedder"]]
 MODES: tuple[Mode, ...] = ("hybrid", "dense", "lexical")
 
 
@@ -25,12 +28,14 @@ def check_mode(mode: str) -> None:
         raise ConfigError(f"unknown retrieval mode {mode!r}: use one of {', '.join(MODES)}")
 
 
-def build_retriever(base: StoreBackend, embedder: Embedder | None, mode: str = "hybrid",
+def build_retriever(base: StoreBackend, embedder: EmbedderSource | None, mode: str = "hybrid",
                     min_score: float | None = None, reranker: Reranker | None = None, rerank_top: int = 20,
                     coverage_cache: Path | None = None) -> Retriever:
     """A retriever over a snapshot of `base` (a local folder or a Milvus knowledge base) at its latest version.
 
-    `embedder` must be the one the knowledge base was built with (lexical mode does not use it: pass None).
+    `embedder`: a loader (given the embedder name that the snapshot records: `kb tune` may switch a knowledge
+    base's embedder between `KnowledgeBase.open` and the snapshot, so this is the safe choice), or the embedder
+    the knowledge base was built with. Lexical mode uses none: pass None.
     `coverage_cache`: where the hybrid fusion keeps its per-knowledge-base coverage measurement (None: measure
     each time).
     """
@@ -38,10 +43,19 @@ def build_retriever(base: StoreBackend, embedder: Embedder | None, mode: str = "
     if mode != "lexical" and embedder is None:
         raise ConfigError(f"{mode} retrieval needs the knowledge base's embedder ({base.manifest.embedder.name})")
     snapshot = base.snapshot()
-    if is_remote(base.path):
-        return _milvus_retriever(snapshot, embedder, mode, min_score, reranker, rerank_top, coverage_cache)
+    if mode == "lexical" and is_remote(base.path):
+        from llmapp.retrieve.milvus import MilvusLexicalRetriever
+
+        return MilvusLexicalRetriever(snapshot, min_score, reranker, rerank_top)
     if mode == "lexical":
         return LexicalRetriever(snapshot, min_score, reranker, rerank_top)
+    try:
+        embedder = _snapshot_embedder(snapshot, base, embedder)
+    except Exception:
+        snapshot.close()
+        raise
+    if is_remote(base.path):
+        return _milvus_retriever(snapshot, embedder, mode, min_score, reranker, rerank_top, coverage_cache)
     if mode == "dense":
         return DenseRetriever(snapshot, embedder, min_score, reranker, rerank_top)
     from llmapp.retrieve.coverage import kb_coverage
@@ -51,13 +65,27 @@ def build_retriever(base: StoreBackend, embedder: Embedder | None, mode: str = "
                            rerank_top=rerank_top)
 
 
-def _milvus_retriever(snapshot: Any, embedder: Embedder | None, mode: str, min_score: float | None,
+def _snapshot_embedder(snapshot: StoreSnapshot, base: StoreBackend, source: EmbedderSource | None) -> Embedder:
+    """The embedder of the snapshot's version: loaded by the name it records, or the given one if it still is."""
+    from ingest.embed import Embedder
+
+    recorded = snapshot.manifest.embedder
+    if source is None:
+        raise ConfigError(f"retrieval needs the knowledge base's embedder ({recorded.name})")
+    if not isinstance(source, Embedder):
+        return source(recorded.name)
+    if not recorded.same_model(base.manifest.embedder):
+        shown = getattr(base.path, "name", base.path)  # a folder's name, or a milvus:// URI
+        raise ConfigError(f"knowledge base {shown} switched its embedder from {base.manifest.embedder.name}"
+                          f" to {recorded.name} after it was opened: open it again (or pass a loader)")
+    return source
+
+
+def _milvus_retriever(snapshot: Any, embedder: Embedder, mode: str, min_score: float | None,
                       reranker: Reranker | None, rerank_top: int, coverage_cache: Path | None) -> Retriever:
     """Milvus searches, the local scores and fusion (llmapp.retrieve.milvus)."""
-    from llmapp.retrieve.milvus import MilvusDenseRetriever, MilvusHybridRetriever, MilvusLexicalRetriever
+    from llmapp.retrieve.milvus import MilvusDenseRetriever, MilvusHybridRetriever
 
-    if mode == "lexical":
-        return MilvusLexicalRetriever(snapshot, min_score, reranker, rerank_top)
     if mode == "dense":
         return MilvusDenseRetriever(snapshot, embedder, min_score, reranker, rerank_top)
     from llmapp.retrieve.coverage import kb_coverage
