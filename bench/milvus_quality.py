@@ -4,7 +4,7 @@ Both stores are ingested fresh through `ingest.pipeline.ingest` (same chunks, sa
 `llmapp.eval_retrieval.evaluate` in every mode; the table shows nDCG@10 and recall@10 per store and the
 difference (target: |Milvus - local| <= 0.01 nDCG@10, issue 15). `--vectors-from KB` reuses the passage vectors
 a local knowledge base already holds for the same texts (and embeds the rest), so a loaded machine need not
-re-embed a corpus; queries are always embedded.
+re-embed a corpus; queries are embedded once and shared by both stores and all modes.
 
     milvus-lite server --data-dir /tmp/mq --host 127.0.0.1 --port 19540 &
     .venv/bin/python bench/milvus_quality.py --milvus 127.0.0.1:19540 --embedder e5-small \\
@@ -38,6 +38,7 @@ class ReusedVectors:
         self.name, self.dimension, self.max_tokens = embedder.name, embedder.dimension, embedder.max_tokens
         self.prompts = embedder.prompts
         self.known: dict[str, np.ndarray] = {}
+        self.queries: dict[str, np.ndarray] = {}
         if kb is not None:
             from ingest.store import KnowledgeBase
 
@@ -53,13 +54,14 @@ class ReusedVectors:
 
     def embed(self, texts: Sequence[str], batch_size: int = 32, progress: Any = None,
               role: str = "passage") -> np.ndarray:
-        if role != "passage":
-            return np.asarray(self.inner.embed(texts, batch_size, progress, role))
-        missing = [t for t in texts if t not in self.known]
+        # queries too are embedded once: both stores and every mode search with the same query vectors
+        known = self.known if role == "passage" else self.queries
+        missing = list(dict.fromkeys(t for t in texts if t not in known))
         if missing:
-            self.known.update(zip(missing, self.inner.embed(missing, batch_size, progress, role), strict=True))
-        self.reused += len(texts) - len(missing)
-        return np.stack([self.known[t] for t in texts]) if texts else np.zeros((0, self.dimension), np.float32)
+            known.update(zip(missing, self.inner.embed(missing, batch_size, progress, role), strict=True))
+        if role == "passage":
+            self.reused += len(texts) - len(missing)
+        return np.stack([known[t] for t in texts]) if texts else np.zeros((0, self.dimension), np.float32)
 
 
 def main() -> None:
@@ -90,7 +92,8 @@ def main() -> None:
             results[label] = {}
             for mode in args.modes:
                 started = time.perf_counter()
-                with build_retriever(base, None if mode == "lexical" else embedder, mode) as retriever:
+                loader = None if mode == "lexical" else (lambda name: embedder)  # noqa: ARG005 - one embedder
+                with build_retriever(base, loader, mode) as retriever:  # type: ignore[arg-type]
                     results[label][mode] = evaluate(retriever.search_many, benchmark)
                 print(f"{label} {mode}: {time.perf_counter() - started:.1f}s", file=sys.stderr)
             if label == "milvus" and not args.keep:
