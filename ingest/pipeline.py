@@ -23,16 +23,8 @@ from ingest.errors import IngestError, KnowledgeBaseError, LoadError
 from ingest.lexical import tokenize
 from ingest.loaders import LoadOptions, discover, load_file
 from ingest.loaders.isolated import Sandbox, load_isolated
-from ingest.store import (
-    ChunkingSpec,
-    EmbedderSpec,
-    FileChange,
-    KnowledgeBase,
-    Manifest,
-    NewDocument,
-    Writer,
-    is_knowledge_base,
-)
+from ingest.store import ChunkingSpec, EmbedderSpec, FileChange, Manifest, NewDocument
+from ingest.store.backend import StoreWriter, create_store, open_store, store_exists
 from llmcommon.hashing import file_sha256
 
 log = logging.getLogger(__name__)
@@ -85,16 +77,17 @@ class _Loaded:
 
 
 def ingest(
-    kb_path: Path, paths: Sequence[Path | str], embedder: Embedder, options: IngestOptions = IngestOptions()
+    kb_path: Path | str, paths: Sequence[Path | str], embedder: Embedder, options: IngestOptions = IngestOptions()
 ) -> IngestReport:
-    """Bring the knowledge base at `kb_path` up to date with `paths` (files and folders)."""
+    """Bring the knowledge base at `kb_path` (a folder, or a `milvus://HOST:PORT/NAME` URI) up to date with
+    `paths` (files and folders)."""
     started = time.perf_counter()
     report = IngestReport()
-    if is_knowledge_base(kb_path):
-        kb = KnowledgeBase.open(kb_path)
+    if store_exists(kb_path):
+        kb = open_store(kb_path)
         kb.manifest.check_embedder(EmbedderSpec.from_dict(embedder.spec()), kb_path)
     else:
-        kb = KnowledgeBase.create(kb_path, _manifest_for(embedder, options))
+        kb = create_store(kb_path, _manifest_for(embedder, options))
     chunking = _chunk_options(kb.manifest, options, kb_path)
     with kb.writer() as writer:
         found = discover(paths, options.include, options.exclude)
@@ -134,7 +127,7 @@ def _manifest_for(embedder: Embedder, options: IngestOptions) -> Manifest:
     return Manifest(embedder=EmbedderSpec.from_dict(embedder.spec()), chunking=ChunkingSpec(max_tokens, overlap))
 
 
-def _chunk_options(manifest: Manifest, options: IngestOptions, kb: Path) -> ChunkOptions:
+def _chunk_options(manifest: Manifest, options: IngestOptions, kb: Path | str) -> ChunkOptions:
     """The knowledge base's chunking settings; asking for others on an existing knowledge base is an error."""
     stored = manifest.chunking
     overlap = stored.overlap_tokens if options.chunk_overlap is None else options.chunk_overlap
@@ -151,7 +144,7 @@ def _chunk_options(manifest: Manifest, options: IngestOptions, kb: Path) -> Chun
 
 
 def _plan_file(
-    writer: Writer, path: Path, known: dict[str, tuple[str, int, int]], chunking: ChunkOptions,
+    writer: StoreWriter, path: Path, known: dict[str, tuple[str, int, int]], chunking: ChunkOptions,
     embedder: Embedder, options: IngestOptions, report: IngestReport,
 ) -> _Loaded | None:
     """None when the file is unchanged or failed (both recorded in the report); else its new content."""
@@ -197,7 +190,7 @@ def _chunked(
     return NewDocument(doc.doc_id, doc.title, metadata, len(doc.text), rows)
 
 
-def _embed_missing(writer: Writer, loaded: list[_Loaded], embedder: Embedder, options: IngestOptions) -> int:
+def _embed_missing(writer: StoreWriter, loaded: list[_Loaded], embedder: Embedder, options: IngestOptions) -> int:
     """Embed the chunk texts the docstore lacks, shortest first, storing each group as soon as it is done."""
     pending: dict[str, tuple[str, int]] = {}
     for item in loaded:

@@ -184,16 +184,18 @@ def _write_jsonl(path: Path, records: Sequence[Mapping[str, Any]]) -> None:
 
 
 def ingest_cached(corpus: Path, cache: Path, embedder_name: str | None, chunk_tokens: int | None,
-                  chunk_overlap: int, device: str | None = None, progress: bool = False) -> Path:
+                  chunk_overlap: int, device: str | None = None, progress: bool = False,
+                  target: Path | str | None = None) -> Path | str:
     """The knowledge base of `corpus` in `cache`, ingested on first use and reused while the corpus and the
     settings are unchanged (ingest is incremental: an unchanged corpus embeds nothing). `progress` shows the
-    ingest's bars on stderr (a first SciFact ingest takes minutes)."""
+    ingest's bars on stderr (a first SciFact ingest takes minutes). `target`: ingest into this knowledge base
+    instead (a folder or a milvus:// URI)."""
     from ingest.embed import load_embedder
     from ingest.pipeline import IngestOptions, ingest
 
     embedder = load_embedder(embedder_name, device=device)
     chunking = {"tokens": chunk_tokens, "overlap": chunk_overlap}
-    kb = cached_kb_path(cache, corpus, embedder.spec(), chunking)
+    kb = target if target is not None else cached_kb_path(cache, corpus, embedder.spec(), chunking)
     log.info("knowledge base for %s: %s", corpus, kb)
     options = IngestOptions(chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap, progress=progress)
     report = ingest(kb, [corpus], embedder, options)
@@ -202,7 +204,8 @@ def ingest_cached(corpus: Path, cache: Path, embedder_name: str | None, chunk_to
     return kb
 
 
-def evaluate_modes(settings: Any, kb: Path, benchmark: Benchmark, modes: Sequence[str]) -> dict[str, dict[str, float]]:
+def evaluate_modes(settings: Any, kb: Path | str, benchmark: Benchmark,
+                   modes: Sequence[str]) -> dict[str, dict[str, float]]:
     """{mode: metrics} for each retrieval mode over the knowledge base `kb`."""
     from llmapp.retrieve import open_retriever
 

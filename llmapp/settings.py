@@ -53,6 +53,20 @@ class Settings(BaseSettings):
         description="CPU threads for generation (llama.cpp, transformers on CPU); default: the physical cores "
         "this process may use, minus those other processes keep busy, at most 8.",
     )
+    remote_kbs: dict[str, str] = Field(
+        default_factory=dict, description="Knowledge bases kept in Milvus, by name: {handbook: "
+        "'milvus://HOST:19530/handbook'}; `--kb handbook` (CLI, server) then means that URI (docs/scale.md).",
+    )
+
+    @field_validator("remote_kbs")
+    @classmethod
+    def _check_remote_kbs(cls, value: dict[str, str]) -> dict[str, str]:
+        from ingest.milvus.uri import is_milvus_uri
+
+        for name, uri in value.items():
+            if not is_kb_name(name) or not is_milvus_uri(uri):
+                raise ValueError(f"remote_kbs: {name!r}: {uri!r} must map a knowledge base name to milvus://HOST:PORT/NAME")
+        return value
 
     @field_validator("home", mode="before")
     @classmethod
@@ -84,6 +98,20 @@ class Settings(BaseSettings):
         then picks its default (at most a quarter of a chunk) and an existing one keeps the overlap it was built
         with."""
         return self.chunk_overlap if "chunk_overlap" in self.model_fields_set else None
+
+    def kb_location(self, kb: str, must_exist: bool = False) -> Path | str:
+        """`kb_path`, or the Milvus URI that `kb` is (milvus://...) or that `remote_kbs` maps the name `kb` to."""
+        from ingest.milvus.uri import is_milvus_uri
+
+        uri = kb if is_milvus_uri(kb) else self.remote_kbs.get(kb)
+        if uri is None:
+            return self.kb_path(kb, must_exist)
+        if must_exist:
+            from ingest.store.backend import store_exists
+
+            if not store_exists(uri):
+                raise NotFoundError(f"no knowledge base at {uri}: create it with `llmapp ingest FILES --kb {kb}`")
+        return uri
 
     def kb_path(self, kb: str, must_exist: bool = False) -> Path:
         """A knowledge base given as a name (a folder under `home`) or as a path."""

@@ -94,7 +94,7 @@ class Manifest:
     def write(self, kb: Path) -> None:
         atomic_write(kb / MANIFEST, json.dumps(self.to_dict(), indent=2, ensure_ascii=False).encode())
 
-    def check_embedder(self, spec: EmbedderSpec, kb: Path) -> None:
+    def check_embedder(self, spec: EmbedderSpec, kb: Path | str) -> None:
         if not self.embedder.same_model(spec):
             mine, theirs = self.embedder, spec
             raise KnowledgeBaseError(

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 models_app = typer.Typer(help="Models available locally: generators and the shipped multilingual embedder.",
                          no_args_is_help=True, rich_markup_mode=None)
 
-KbOpt = Annotated[str, typer.Option("--kb", help="Knowledge base: a name or a path.")]
+KbOpt = Annotated[str, typer.Option("--kb", help="Knowledge base: a name, a path or milvus://HOST:PORT/NAME.")]
 BackendOpt = Annotated[
     str | None, typer.Option(help="llamacpp, transformers, openai or extractive; default: from the model.")
 ]

@@ -23,12 +23,16 @@ def retrieval(
     beir: Annotated[Path | None, typer.Option(help="BEIR folder (corpus, queries, qrels/SPLIT.tsv).")] = None,
     split: Annotated[str, typer.Option(help="Which qrels/SPLIT.tsv of the BEIR folder.")] = "test",
     squad: Annotated[Path | None, typer.Option(help="SQuAD-format file (CMRC 2018, DRCD).")] = None,
-    kb: Annotated[str | None, typer.Option("--kb", help="Existing knowledge base (+ --queries, --qrels).")] = None,
+    kb: Annotated[str | None, typer.Option("--kb", help="Existing knowledge base, or milvus://HOST:PORT/NAME (+ "
+                                                    "--queries, --qrels).")] = None,
     queries: Annotated[Path | None, typer.Option(help="Queries JSONL for --kb.")] = None,
     qrels: Annotated[Path | None, typer.Option(help="Qrels TSV (query-id, corpus-id, score) for --kb.")] = None,
     mode: Annotated[str, typer.Option(help="hybrid (default), dense or lexical.")] = "hybrid",
     compare: Annotated[bool, typer.Option("--compare", help="Hybrid, dense and lexical side by side.")] = False,
     cache: Annotated[Path | None, typer.Option(help="Cache of corpus knowledge bases (HOME/cache/eval).")] = None,
+    kb_uri: Annotated[str | None, typer.Option("--kb-uri", help="With --beir/--squad: ingest the corpus into this "
+                                               "knowledge base (e.g. milvus://HOST:PORT/NAME; incremental) instead "
+                                               "of the cache, and evaluate it.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print {\"mode\": {\"ndcg@10\": ...}}.")] = False,
 ) -> None:
     """nDCG@10, recall@10/100, MRR@10 and hit@1/5 of retrieval (metrics per document)."""
@@ -46,14 +50,15 @@ def retrieval(
         if kb is not None:
             if queries is None or qrels is None:
                 raise ConfigError("--kb needs --queries Q.jsonl and --qrels QRELS.tsv")
-            kb_path, benchmark = settings.kb_path(kb, must_exist=True), read_benchmark(queries, qrels)
+            kb_path, benchmark = settings.kb_location(kb, must_exist=True), read_benchmark(queries, qrels)
         else:
             folder = beir if beir is not None else squad_to_beir(squad, Path(scratch))  # type: ignore[arg-type]
             corpus, query_file, qrel_file = beir_files(folder, split if beir is not None else "test")
             if squad is not None:  # the converted corpus lives in scratch: cache it by content under a stable name
                 corpus = _stable_copy(corpus, cache_dir / "squad" / squad.stem / "corpus.jsonl")
+            target = settings.kb_location(kb_uri) if kb_uri else None
             kb_path = ingest_cached(corpus, cache_dir, settings.embedder, settings.chunk_tokens,
-                                    settings.chunk_overlap, settings.device, progress=True)
+                                    settings.chunk_overlap, settings.device, progress=True, target=target)
             benchmark = read_benchmark(query_file, qrel_file)
         results = evaluate_modes(settings, kb_path, benchmark, MODES if compare else (mode,))
     if as_json:
@@ -90,6 +95,9 @@ def qa(
     max_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = 64,
     limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
     cache: Annotated[Path | None, typer.Option(help="Cache of corpus knowledge bases (HOME/cache/eval).")] = None,
+    kb_uri: Annotated[str | None, typer.Option("--kb-uri", help="With --beir/--squad: ingest the corpus into this "
+                                               "knowledge base (e.g. milvus://HOST:PORT/NAME; incremental) instead "
+                                               "of the cache, and evaluate it.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print {\"n\", \"exact_match\", \"f1\", ...}.")] = False,
 ) -> None:
     """Exact match, F1 (characters for Chinese), citation hit rate and no-answer rate of generated answers."""

@@ -16,7 +16,9 @@ def register(app: typer.Typer) -> None:
 
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files and folders (walked recursively).", show_default=False)],
-    kb: Annotated[str, typer.Option("--kb", help="Knowledge base: a name (under $LLMAPP_HOME) or a path.")],
+    kb: Annotated[str, typer.Option("--kb", help="Knowledge base: a name (under $LLMAPP_HOME, or "
+                                               "mapped to Milvus by remote_kbs in llmapp.yaml), a path, or "
+                                               "milvus://HOST:PORT/NAME.")],
     include: Annotated[list[str], typer.Option("--include", help="Only files matching this glob (repeatable).")] = [],  # noqa: B006
     exclude: Annotated[list[str], typer.Option("--exclude", help="Skip files matching this glob (repeatable).")] = [],  # noqa: B006
     prune: Annotated[bool, typer.Option("--prune", help="Remove documents whose files are gone.")] = False,
@@ -52,17 +54,18 @@ def ingest(
     from ingest.loaders import LoadOptions
     from ingest.pipeline import IngestOptions
     from ingest.pipeline import ingest as run_ingest
-    from ingest.store import KnowledgeBase, is_knowledge_base
+    from ingest.store.backend import open_store, store_exists
 
     settings = settings_from(chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap, embedder=embedder,
                              embed_batch_size=batch_size, device=device,
                              embed_precision=precision)
-    kb_path = settings.kb_path(kb)
+    kb_path = settings.kb_location(kb)
     _check_paths(paths)
-    created = not kb_path.exists()
+    existed = store_exists(kb_path)
+    created = not existed if isinstance(kb_path, str) else not kb_path.exists()
     model = settings.embedder
-    if is_knowledge_base(kb_path):
-        built_with = KnowledgeBase.open(kb_path).manifest.embedder.name  # after `kb tune`, the tuned one
+    if existed:
+        built_with = open_store(kb_path).manifest.embedder.name  # after `kb tune`, the tuned one
         model = embedder or built_with
     options = IngestOptions(
         include=include, exclude=exclude, prune=prune, chunk_tokens=chunk_tokens or settings.chunk_tokens,
@@ -94,16 +97,23 @@ def _check_paths(paths: list[Path]) -> None:
                             "or folders")
 
 
-def _remove_if_empty(kb_path: Path, created: bool, ingested: bool) -> None:
+def _remove_if_empty(kb_path: Path | str, created: bool, ingested: bool) -> None:
     """A knowledge base this run created and put nothing in is removed: it would show in `kb list`, the API
-    and the web page as an empty base. A folder that existed before is never touched."""
+    and the web page as an empty base. A folder (or Milvus knowledge base) that existed before is never touched."""
     import shutil
 
-    if created and not ingested and kb_path.is_dir():
+    if not created or ingested:
+        return
+    if isinstance(kb_path, str):
+        from ingest.store.backend import open_store, store_exists
+
+        if store_exists(kb_path):
+            open_store(kb_path).drop()  # type: ignore[attr-defined]
+    elif kb_path.is_dir():
         shutil.rmtree(kb_path)
 
 
-def _print_summary(report: object, kb_path: Path) -> None:
+def _print_summary(report: object, kb_path: Path | str) -> None:
     r = report.to_dict()  # type: ignore[attr-defined]
     typer.echo(
         f"{kb_path}: {r['files_added']} added, {r['files_updated']} updated, {r['files_unchanged']} unchanged, "

@@ -21,7 +21,7 @@ def register(app: typer.Typer) -> None:
 
 def search(
     query: Annotated[str | None, typer.Argument(help="What to look for (or use --queries).")] = None,
-    kb: Annotated[str, typer.Option("--kb", help="Knowledge base: a name or a path.")] = "",
+    kb: Annotated[str, typer.Option("--kb", help="Knowledge base: a name, a path or milvus://HOST:PORT/NAME.")] = "",
     k: Annotated[int, typer.Option("-k", help="How many hits.")] = 5,
     mode: Annotated[str, typer.Option(help="hybrid (default), dense or lexical.")] = "hybrid",
     min_score: Annotated[float | None, typer.Option(

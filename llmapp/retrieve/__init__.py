@@ -27,10 +27,10 @@ def open_retriever(settings: Settings, kb: str | Path, min_score: float | None =
     """A retriever over the knowledge base named or pointed to by `kb`, with the embedder it was built with.
     `rerank`: a local cross-encoder folder that reorders the best `rerank_top` candidates."""
     from ingest.embed import Embedder, load_embedder
-    from ingest.store import KnowledgeBase
+    from ingest.store.backend import open_store
 
     check_mode(mode)
-    base = KnowledgeBase.open(settings.kb_path(str(kb), must_exist=True))
+    base = open_store(settings.kb_location(str(kb), must_exist=True))
     reranker = None
     if rerank is not None:
         from llmapp.retrieve.rerank import CrossEncoderReranker

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal, Union
 
+from ingest.store.backend import is_remote
 from llmapp.errors import ConfigError
 from llmapp.retrieve.base import Reranker, Retriever
 from llmapp.retrieve.dense import DenseRetriever
@@ -14,7 +15,7 @@ from llmapp.retrieve.lexical import LexicalRetriever
 
 if TYPE_CHECKING:
     from ingest.embed import Embedder
-    from ingest.store import KnowledgeBase, Snapshot
+    from ingest.store.backend import StoreBackend, StoreSnapshot
 
 Mode = Literal["hybrid", "dense", "lexical"]
 # An embedder, or a loader called with the embedder name the snapshot records (`load_embedder`-like).
@@ -27,10 +28,10 @@ def check_mode(mode: str) -> None:
         raise ConfigError(f"unknown retrieval mode {mode!r}: use one of {', '.join(MODES)}")
 
 
-def build_retriever(base: KnowledgeBase, embedder: EmbedderSource | None, mode: str = "hybrid",
+def build_retriever(base: StoreBackend, embedder: EmbedderSource | None, mode: str = "hybrid",
                     min_score: float | None = None, reranker: Reranker | None = None, rerank_top: int = 20,
                     coverage_cache: Path | None = None) -> Retriever:
-    """A retriever over a snapshot of `base` at its latest version.
+    """A retriever over a snapshot of `base` (a local folder or a Milvus knowledge base) at its latest version.
 
     `embedder`: a loader (given the embedder name that the snapshot records: `kb tune` may switch a knowledge
     base's embedder between `KnowledgeBase.open` and the snapshot, so this is the safe choice), or the embedder
@@ -42,6 +43,10 @@ def build_retriever(base: KnowledgeBase, embedder: EmbedderSource | None, mode: 
     if mode != "lexical" and embedder is None:
         raise ConfigError(f"{mode} retrieval needs the knowledge base's embedder ({base.manifest.embedder.name})")
     snapshot = base.snapshot()
+    if mode == "lexical" and is_remote(base.path):
+        from llmapp.retrieve.milvus import MilvusLexicalRetriever
+
+        return MilvusLexicalRetriever(snapshot, min_score, reranker, rerank_top)
     if mode == "lexical":
         return LexicalRetriever(snapshot, min_score, reranker, rerank_top)
     try:
@@ -49,6 +54,8 @@ def build_retriever(base: KnowledgeBase, embedder: EmbedderSource | None, mode: 
     except Exception:
         snapshot.close()
         raise
+    if is_remote(base.path):
+        return _milvus_retriever(snapshot, embedder, mode, min_score, reranker, rerank_top, coverage_cache)
     if mode == "dense":
         return DenseRetriever(snapshot, embedder, min_score, reranker, rerank_top)
     from llmapp.retrieve.coverage import kb_coverage
@@ -58,7 +65,7 @@ def build_retriever(base: KnowledgeBase, embedder: EmbedderSource | None, mode: 
                            rerank_top=rerank_top)
 
 
-def _snapshot_embedder(snapshot: Snapshot, base: KnowledgeBase, source: EmbedderSource | None) -> Embedder:
+def _snapshot_embedder(snapshot: StoreSnapshot, base: StoreBackend, source: EmbedderSource | None) -> Embedder:
     """The embedder of the snapshot's version: loaded by the name it records, or the given one if it still is."""
     from ingest.embed import Embedder
 
@@ -68,6 +75,21 @@ def _snapshot_embedder(snapshot: Snapshot, base: KnowledgeBase, source: Embedder
     if not isinstance(source, Embedder):
         return source(recorded.name)
     if not recorded.same_model(base.manifest.embedder):
-        raise ConfigError(f"knowledge base {base.path.name} switched its embedder from {base.manifest.embedder.name}"
+        shown = getattr(base.path, "name", base.path)  # a folder's name, or a milvus:// URI
+        raise ConfigError(f"knowledge base {shown} switched its embedder from {base.manifest.embedder.name}"
                           f" to {recorded.name} after it was opened: open it again (or pass a loader)")
     return source
+
+
+def _milvus_retriever(snapshot: Any, embedder: Embedder, mode: str, min_score: float | None,
+                      reranker: Reranker | None, rerank_top: int, coverage_cache: Path | None) -> Retriever:
+    """Milvus searches, the local scores and fusion (llmapp.retrieve.milvus)."""
+    from llmapp.retrieve.milvus import MilvusDenseRetriever, MilvusHybridRetriever
+
+    if mode == "dense":
+        return MilvusDenseRetriever(snapshot, embedder, min_score, reranker, rerank_top)
+    from llmapp.retrieve.coverage import kb_coverage
+
+    coverage = kb_coverage(snapshot, embedder, coverage_cache)
+    return MilvusHybridRetriever(snapshot, embedder, coverage, min_score=min_score, reranker=reranker,
+                                 rerank_top=rerank_top)

@@ -70,10 +70,21 @@ class KnowledgeBases:
                                 "'_', '-' or '.', starting with a letter or digit, at most 64 characters")
         return self.settings.home / name
 
-    def open(self, name: str) -> Any:
-        """The `ingest.store.KnowledgeBase` named `name`, or a 404."""
-        from ingest.store import KnowledgeBase, is_knowledge_base
+    def remote(self, name: str) -> str | None:
+        """The Milvus URI that `remote_kbs` in llmapp.yaml maps `name` to, if any (docs/scale.md)."""
+        return self.settings.remote_kbs.get(name)
 
+    def open(self, name: str) -> Any:
+        """The knowledge base named `name` (a folder under home, or Milvus through `remote_kbs`), or a 404."""
+        from ingest.store import KnowledgeBase, is_knowledge_base
+        from ingest.store.backend import open_store, store_exists
+
+        uri = self.remote(name)
+        if uri is not None:
+            if not store_exists(uri):
+                self._forget(name)
+                raise ApiError(404, f"no knowledge base named {name!r} in Milvus yet; create it with POST /kbs")
+            return open_store(uri)
         path = self.path(name)
         if not is_knowledge_base(path):
             self._forget(name)  # deleted behind our back (another process): drop what was cached
@@ -84,7 +95,18 @@ class KnowledgeBases:
         from ingest.store import is_knowledge_base
 
         home = self.settings.home
-        return sorted(p.name for p in home.iterdir() if is_knowledge_base(p)) if home.is_dir() else []
+        local = [p.name for p in home.iterdir() if is_knowledge_base(p)] if home.is_dir() else []
+        return sorted(set(local) | {name for name in self.settings.remote_kbs if self._remote_exists(name)})
+
+    def _remote_exists(self, name: str) -> bool:
+        from ingest.errors import KnowledgeBaseError
+        from ingest.store.backend import store_exists
+
+        try:
+            return store_exists(self.settings.remote_kbs[name])
+        except KnowledgeBaseError as exc:  # an unreachable cluster must not hide the local knowledge bases
+            log.warning("knowledge base %s: %s", name, exc)
+            return False
 
     def display_source(self, name: str, source: str) -> str:
         """A source path as clients see it, never an absolute server path: relative to the knowledge base
@@ -114,9 +136,10 @@ class KnowledgeBases:
         from ingest.embed import DEFAULT_EMBEDDER
         from ingest.pipeline import IngestOptions, ingest
         from ingest.store import is_knowledge_base
+        from ingest.store.backend import store_exists
 
-        path = self.path(name)
-        if is_knowledge_base(path):
+        path: Path | str = self.remote(name) or self.path(name)
+        if is_knowledge_base(Path(path)) if isinstance(path, Path) else store_exists(path):
             raise ApiError(409, f"a knowledge base named {name!r} already exists")
         chosen = embedder or self.settings.embedder or DEFAULT_EMBEDDER
         if embedder is not None and not _NEW_KB_EMBEDDERS.match(embedder):
@@ -131,6 +154,9 @@ class KnowledgeBases:
         from ingest.trash import delete_knowledge_base
         from llmapp.retrieve.coverage import forget_coverage
 
+        if self.remote(name) is not None:
+            raise ApiError(400, f"{name!r} lives in Milvus ({self.remote(name)}): the server does not drop "
+                                "collections on a cluster; remove it from remote_kbs and drop it there")
         base = self.open(name)
         with base.writer():
             self._forget(name)
@@ -158,6 +184,9 @@ class KnowledgeBases:
         raise ApiError(404, f"no document {doc!r} in knowledge base {name!r}; see GET /kbs/{name}/documents")
 
     def uploads(self, name: str) -> Path:
+        if self.remote(name) is not None:
+            raise ApiError(400, f"{name!r} lives in Milvus: ingest into it with `llmapp ingest FILES --kb "
+                                f"{self.remote(name)}` (uploads are kept in a local knowledge base's folder)")
         return self.path(name) / UPLOADS
 
     # --- embedders and retrievers ------------------------------------------------------------------------

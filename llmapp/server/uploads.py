@@ -148,7 +148,8 @@ def remove_step(kb: Any, source: str, sha256: str | None = None) -> Any:
             added, removed = writer.commit([FileChange(path=source)])
             writer.sync_indexes(added, removed)
         path = Path(source)
-        if path.parent == kb.path / UPLOADS and sha256 is not None and _sha256(path) == sha256:
+        uploads = kb.path / UPLOADS if isinstance(kb.path, Path) else None  # a Milvus knowledge base has none
+        if path.parent == uploads and sha256 is not None and _sha256(path) == sha256:
             path.unlink(missing_ok=True)
         job.advance({"chunks_removed": len(removed)})
     return step
