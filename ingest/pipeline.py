@@ -33,6 +33,7 @@ from ingest.store import (
     Writer,
     is_knowledge_base,
 )
+from ingest.store.dense_index import DensePolicy
 from llmcommon.hashing import file_sha256
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class IngestOptions:
     load: LoadOptions = field(default_factory=LoadOptions)
     sandbox: Sandbox | None = None  # set: each file is read in a child process with these limits (uploads)
     progress: bool = True
+    dense: DensePolicy = field(default_factory=DensePolicy)  # when the dense index turns approximate
 
 
 @dataclass
@@ -96,7 +98,7 @@ def ingest(
     else:
         kb = KnowledgeBase.create(kb_path, _manifest_for(embedder, options))
     chunking = _chunk_options(kb.manifest, options, kb_path)
-    with kb.writer() as writer:
+    with kb.writer(options.dense) as writer:
         found = discover(paths, options.include, options.exclude)
         report.files_failed += [e.to_dict() for e in found.errors]
         known = writer.files()

@@ -53,6 +53,7 @@ def ingest(
     from ingest.pipeline import IngestOptions
     from ingest.pipeline import ingest as run_ingest
     from ingest.store import KnowledgeBase, is_knowledge_base
+    from ingest.store.dense_index import DensePolicy
 
     settings = settings_from(chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap, embedder=embedder,
                              embed_batch_size=batch_size, device=device,
@@ -67,6 +68,7 @@ def ingest(
     options = IngestOptions(
         include=include, exclude=exclude, prune=prune, chunk_tokens=chunk_tokens or settings.chunk_tokens,
         chunk_overlap=settings.chosen_chunk_overlap(), batch_size=settings.embed_batch_size, progress=not quiet,
+        dense=DensePolicy(ann_threshold=settings.ann_threshold),
         load=LoadOptions(id_field=id_field, title_field=title_field, text_field=text_field,
                          max_line_chars=max_line_chars, max_file_bytes=max_file_bytes),
     )
