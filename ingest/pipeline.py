@@ -11,10 +11,12 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ingest.chunk import ChunkOptions, chunk_document
 from ingest.documents import Document
@@ -23,6 +25,7 @@ from ingest.errors import IngestError, KnowledgeBaseError, LoadError
 from ingest.lexical import tokenize
 from ingest.loaders import LoadOptions, discover, load_file
 from ingest.loaders.isolated import Sandbox, load_isolated
+from ingest.ray_embed import EmbedEngine
 from ingest.store import (
     ChunkingSpec,
     EmbedderSpec,
@@ -55,6 +58,7 @@ class IngestOptions:
     sandbox: Sandbox | None = None  # set: each file is read in a child process with these limits (uploads)
     progress: bool = True
     dense: DensePolicy = field(default_factory=DensePolicy)  # when the dense index turns approximate
+    engine: EmbedEngine | None = None  # where chunk texts are embedded; None: here (ingest.ray_embed: on Ray)
 
 
 @dataclass
@@ -205,15 +209,23 @@ def _embed_missing(writer: Writer, loaded: list[_Loaded], embedder: Embedder, op
     for item in loaded:
         pending.update(item.texts)
     missing = sorted(set(pending) - writer.known_texts(pending), key=lambda sha: pending[sha][1])
+    groups = [missing[begin : begin + EMBED_GROUP] for begin in range(0, len(missing), EMBED_GROUP)]
+    texts = [[pending[sha][0] for sha in group] for group in groups]
     bar = _bar(len(missing), options.progress, "embedding", "chunk")
-    for begin in range(0, len(missing), EMBED_GROUP):
-        group = missing[begin : begin + EMBED_GROUP]
-        texts = [pending[sha][0] for sha in group]
-        vectors = embedder.embed(texts, batch_size=options.batch_size, progress=bar.update)
-        rows = zip(group, texts, vectors, strict=True)
+    engine = options.engine or embed_here
+    for group, group_texts, vectors in zip(groups, texts, engine(embedder, texts, options.batch_size, bar.update),
+                                           strict=True):
+        rows = zip(group, group_texts, vectors, strict=True)
         writer.add_texts([(sha, text, tokenize(text), vec) for sha, text, vec in rows])
     bar.close()
     return len(missing)
+
+
+def embed_here(embedder: Embedder, groups: Sequence[list[str]], batch_size: int,
+               progress: Callable[[int], None]) -> Iterator[np.ndarray]:
+    """The local engine: each group embedded in this process."""
+    for texts in groups:
+        yield embedder.embed(texts, batch_size=batch_size, progress=progress)
 
 
 def _progress(items: Sequence[Path], enabled: bool, desc: str, unit: str) -> Any:
