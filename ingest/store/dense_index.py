@@ -151,7 +151,7 @@ def index_ids(index: Any) -> np.ndarray:
 
 
 def describe(index: Any) -> dict[str, Any]:
-    """What `kb stats` shows about the dense index."""
+    """What `llmapp kb info` shows about the dense index."""
     if is_ivf(index):
         return {"kind": "ivf", "nlist": int(index.nlist), "nprobe": int(index.nprobe)}
     return {"kind": "exact"}
