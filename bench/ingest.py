@@ -15,6 +15,11 @@ unchanged corpus.
     .venv/bin/python bench/ingest.py ../shared/eval/scifact/corpus.jsonl --limit 2000
     .venv/bin/python bench/ingest.py ../shared/corpus
     .venv/bin/python bench/ingest.py ../shared/eval/scifact/corpus.jsonl --embedder minilm
+    .venv/bin/python bench/ingest.py --engine ray --limit 300           # local vs Ray, 1 and 2 actors
+
+--engine ray times `ingest` on the local engine and on a local Ray instance (`ray.init(num_cpus=2)`) with 1 and
+2 embedding actors, each side in its own process; the Ray timings include starting Ray and the actors and
+loading the model in each, as a job does.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -88,14 +94,16 @@ def run_langchain(corpus: Path, limit: int | None, embedder: str) -> dict[str, f
     return {"chunks": len(chunks), "seconds": seconds, "tokens": tokens[0], "truncated": tokens[1]}
 
 
-def run_llmapp(corpus: Path, limit: int | None, kb: Path, embedder: str) -> dict[str, float]:
+def run_llmapp(corpus: Path, limit: int | None, kb: Path, embedder: str, actors: int = 0) -> dict[str, float]:
+    """An ingest on the local engine (actors=0) or on that many Ray actors."""
     from ingest.embed import load_embedder
     from ingest.pipeline import IngestOptions, ingest
 
     with tempfile.TemporaryDirectory() as tmp:
         jsonl = materialise(read_corpus(corpus, limit), Path(tmp))
         started = time.perf_counter()
-        report = ingest(kb, [jsonl], load_embedder(embedder), IngestOptions(progress=False))
+        options = IngestOptions(progress=False, engine=_ray_engine(actors) if actors else None)
+        report = ingest(kb, [jsonl], load_embedder(embedder), options)
         seconds = time.perf_counter() - started
         again = time.perf_counter()
         second = ingest(kb, [jsonl], load_embedder(embedder), IngestOptions(progress=False))
@@ -108,6 +116,15 @@ def run_llmapp(corpus: Path, limit: int | None, kb: Path, embedder: str) -> dict
     assert second.texts_embedded == 0, second
     return {"chunks": report.chunks_added, "embedded": report.texts_embedded, "seconds": seconds,
             "reingest_seconds": reingest, "tokens": tokens[0], "truncated": tokens[1]}
+
+
+def _ray_engine(actors: int) -> Any:
+    import ray
+
+    from ingest.ray_embed import ray_embed_engine
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    return ray_embed_engine(actors=actors)
 
 
 def run_same_chunks(corpus: Path, limit: int | None, embedder: str) -> dict[str, float]:
@@ -146,6 +163,8 @@ def child(side: str, corpus: Path, limit: int | None, kb: str, embedder: str) ->
         result = run_langchain(corpus, limit, embedder)
     elif side == "same-chunks":
         result = run_same_chunks(corpus, limit, embedder)
+    elif side.startswith("ray"):
+        result = run_llmapp(corpus, limit, Path(kb), embedder, actors=int(side[3:]))
     else:
         result = run_llmapp(corpus, limit, Path(kb), embedder)
     from bench.measure import peak_rss_mb
@@ -167,13 +186,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("corpus", nargs="?", type=Path, default=ROOT / "examples" / "kb")
     parser.add_argument("--limit", type=int, default=None, help="first N documents only")
-    parser.add_argument("--side", choices=["langchain", "llmapp", "same-chunks"], help=argparse.SUPPRESS)
+    parser.add_argument("--engine", choices=["local", "ray"], default="local",
+                        help="ray: the local engine against Ray Data with 1 and 2 actors")
+    parser.add_argument("--side", choices=["langchain", "llmapp", "same-chunks", "ray1", "ray2"],
+                        help=argparse.SUPPRESS)
     parser.add_argument("--kb", default="", help=argparse.SUPPRESS)
     parser.add_argument("--embedder", choices=["e5-small", "minilm"], default="e5-small",
                         help="the shipped encoder both sides use (default: e5-small, llmapp's default)")
     args = parser.parse_args()
     if args.side:
         child(args.side, args.corpus, args.limit, args.kb, args.embedder)
+        return
+    if args.engine == "ray":
+        compare_engines(args.corpus, args.limit, args.embedder)
         return
     with tempfile.TemporaryDirectory() as tmp:
         lc = measure("langchain", args.corpus, args.limit, Path(tmp) / "unused", args.embedder)
@@ -184,6 +209,21 @@ def main() -> None:
           f"{same['chunks'] / same['seconds']:.1f} chunks/s against {lc['chunks'] / lc['seconds']:.1f} "
           f"({(same['chunks'] / same['seconds']) / (lc['chunks'] / lc['seconds']):.2f}x), "
           f"peak RSS {same['peak_rss_mb']:.0f} MB")
+
+
+def compare_engines(corpus: Path, limit: int | None, embedder: str) -> None:
+    """chunks/s of the local engine and of Ray with 1 and 2 actors, each in its own process."""
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for side in ("llmapp", "ray1", "ray2"):
+            results[side] = measure(side, corpus, limit, Path(tmp) / side, embedder)
+    local = results["llmapp"]["chunks"] / results["llmapp"]["seconds"]
+    print(f"corpus: {corpus}, {results['llmapp']['chunks']:.0f} chunks, embedder: {embedder}\n")
+    print(f"{'engine':24}{'seconds':>10}{'chunks/s':>10}{'x local':>9}")
+    for side, name in (("llmapp", "local"), ("ray1", "ray, 1 actor"), ("ray2", "ray, 2 actors")):
+        r = results[side]
+        rate = r["chunks"] / r["seconds"]
+        print(f"{name:24}{r['seconds']:10.1f}{rate:10.1f}{rate / local:9.2f}")
 
 
 def report(corpus: Path, lc: dict[str, float], us: dict[str, float], embedder: str) -> None:

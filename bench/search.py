@@ -4,6 +4,12 @@ against LangChain's EnsembleRetriever (FAISS + BM25Retriever) on the same chunks
     .venv/bin/pip install -e ".[bench]"
     .venv/bin/python bench/search.py --kb /tmp/scifact-kb --queries ../shared/eval/scifact/queries.jsonl
     .venv/bin/python bench/search.py --synthetic 100000          # random unit vectors + synthetic texts
+    .venv/bin/python bench/search.py --clustered 1000000         # approximate (IVF) vs exact dense search
+
+--clustered writes a knowledge base of clustered vectors and topical texts (bench/clustered_kb.py) with the
+approximate-search threshold below its size, then reports in one run: k=10 hybrid p50/p95 on its IVF index and
+on an exact flat index of the same vectors (the baseline), recall@10 of the IVF dense search against exact
+search, the IVF build phases, and the size and RSS of each index.
 
 The synthetic knowledge base is written straight through ingest.store (1,000 files of 100 chunks, 384-d random
 unit vectors recorded as the "hash:384" embedder, so queries are embedded by HashEmbedder, not a model).
@@ -120,6 +126,90 @@ def langchain_side(kb: Path, queries: Sequence[str], k: int) -> dict[str, float]
     return timed(ensemble.invoke, queries)
 
 
+def clustered_side(kb: Path, planted: Any, k: int) -> dict[str, Any]:
+    """IVF (the knowledge base's own index file) against an exact flat index of the same vectors."""
+    from bench.clustered_kb import PlantedEmbedder
+    from bench.measure import current_rss_mb
+    from ingest.store import KnowledgeBase, build_dense
+    from ingest.store.dense_index import describe, exact_kth_scores
+    from llmapp.retrieve import HybridRetriever
+    from llmapp.retrieve.dense import DenseScorer
+
+    embedder = PlantedEmbedder(planted)
+    with KnowledgeBase.open(kb).snapshot() as snap:
+        before = current_rss_mb()
+        approximate = snap.dense()
+        ivf_rss = current_rss_mb() - before
+        ids, vectors = snap.vectors()
+        before = current_rss_mb()
+        exact = build_dense(vectors.shape[1], ids, vectors)
+        flat_rss = current_rss_mb() - before
+        kth = exact_kth_scores(vectors, planted.vectors, k)
+        kth100 = exact_kth_scores(vectors, planted.vectors, 100)  # the dense candidates hybrid search fuses
+        del ids, vectors
+        scores, _ = DenseScorer(approximate).top(planted.vectors, k, None)
+        scores100, _ = DenseScorer(approximate).top(planted.vectors, 100, None)
+        ivf = HybridRetriever(snap, embedder)
+        flat = HybridRetriever(_WithDense(snap, exact), embedder)
+        ivf.search(planted.texts[0], k=k)  # lexical index load and coverage (excluded)
+        flat.search(planted.texts[0], k=k)
+        overlap = [_overlap(ivf.search(q, k=k), flat.search(q, k=k)) for q in planted.texts]
+        return {"index": describe(approximate),
+                "dense_recall_at_10": round(float(np.mean(scores >= kth[:, None] - 1e-5)), 4),
+                "dense_recall_at_100": round(float(np.mean(scores100 >= kth100[:, None] - 1e-5)), 4),
+                "hybrid_top10_overlap": round(float(np.mean(overlap)), 4),
+                "ivf_hybrid": timed(lambda q: ivf.search(q, k=k), planted.texts),
+                "exact_hybrid": timed(lambda q: flat.search(q, k=k), planted.texts),
+                "ivf_bytes": int(faiss_bytes(approximate)), "exact_bytes": int(faiss_bytes(exact)),
+                "ivf_rss_mb": round(ivf_rss), "exact_rss_mb": round(flat_rss)}
+
+
+def _overlap(ours: Sequence[Any], exact: Sequence[Any]) -> float:
+    """Share of the exact hybrid hits that the approximate hybrid search returns too."""
+    return len({h.chunk_id for h in ours} & {h.chunk_id for h in exact}) / max(1, len(exact))
+
+
+class _WithDense:
+    """A snapshot whose dense index is the given one (the exact baseline over the same chunks)."""
+
+    def __init__(self, snapshot: Any, index: Any) -> None:
+        self._snapshot, self._index = snapshot, index
+
+    def dense(self) -> Any:
+        return self._index
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._snapshot, name)
+
+
+def faiss_bytes(index: Any) -> int:
+    import faiss
+
+    return int(faiss.serialize_index(index).size)
+
+
+def build_clustered(path: Path, n_chunks: int, topics: int, threshold: int,
+                    n_queries: int) -> tuple[Any, dict[str, Any]]:
+    """The clustered knowledge base, with its build time and the IVF build phases the store logged."""
+    import logging
+
+    from bench.clustered_kb import clustered_kb
+    from ingest.store.dense_index import DensePolicy
+
+    phases: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            phases.append(record.getMessage())
+
+    logger = logging.getLogger("ingest.store.dense_index")
+    logger.addHandler(Collect())
+    logger.setLevel(logging.INFO)
+    started = time.perf_counter()
+    planted = clustered_kb(path, n_chunks, topics, DensePolicy(ann_threshold=threshold), n_queries=n_queries)
+    return planted, {"kb_build_s": round(time.perf_counter() - started, 1), "ivf_build": phases}
+
+
 def read_queries(path: Path, limit: int) -> list[str]:
     lines = path.read_text(encoding="utf-8").splitlines()
     return [json.loads(line)["text"] for line in lines if line.strip()][:limit]
@@ -130,10 +220,21 @@ def main() -> None:
     parser.add_argument("--kb", type=Path, help="an existing knowledge base")
     parser.add_argument("--queries", type=Path, help="queries JSONL for --kb")
     parser.add_argument("--synthetic", type=int, help="build a synthetic knowledge base of this many chunks")
+    parser.add_argument("--clustered", type=int, help="IVF vs exact on a clustered knowledge base of this many chunks")
+    parser.add_argument("--topics", type=int, default=2000, help="clusters of --clustered")
+    parser.add_argument("--ann-threshold", type=int, default=100_000, help="approximate search from this size")
     parser.add_argument("--n", type=int, default=200, help="queries timed")
     parser.add_argument("-k", type=int, default=10)
     parser.add_argument("--skip-langchain", action="store_true")
     args = parser.parse_args()
+    if args.clustered:
+        with tempfile.TemporaryDirectory() as scratch:
+            planted, build = build_clustered(Path(scratch) / "kb", args.clustered, args.topics, args.ann_threshold,
+                                             args.n)
+            result = {"kb": f"clustered:{args.clustered}:{args.topics}", "k": args.k, **build,
+                      **clustered_side(Path(scratch) / "kb", planted, args.k)}
+        print(json.dumps(result))
+        return
     with tempfile.TemporaryDirectory() as scratch:
         if args.synthetic:
             started = time.perf_counter()

@@ -156,6 +156,15 @@ class SentenceTransformerEmbedder(Embedder):
             self._tokenizer = tokenizer
         return self._tokenizer
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Shipped to another process (a Ray actor) without its lock and loaded model: the receiver loads the
+        model from the same folder on its first `embed`."""
+        return {**self.__dict__, "_tokenizing": None, "_model": None, "_tokenizer": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._tokenizing = threading.RLock()
+
     def _load(self) -> Any:
         if self._model is None:
             from sentence_transformers import SentenceTransformer

@@ -11,10 +11,12 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ingest.chunk import ChunkOptions, chunk_document
 from ingest.documents import Document
@@ -23,8 +25,10 @@ from ingest.errors import IngestError, KnowledgeBaseError, LoadError
 from ingest.lexical import tokenize
 from ingest.loaders import LoadOptions, discover, load_file
 from ingest.loaders.isolated import Sandbox, load_isolated
+from ingest.ray_embed import EmbedEngine
 from ingest.store import ChunkingSpec, EmbedderSpec, FileChange, Manifest, NewDocument
 from ingest.store.backend import StoreWriter, create_store, open_store, store_exists
+from ingest.store.dense_index import DensePolicy
 from llmcommon.hashing import file_sha256
 
 log = logging.getLogger(__name__)
@@ -45,6 +49,8 @@ class IngestOptions:
     load: LoadOptions = field(default_factory=LoadOptions)
     sandbox: Sandbox | None = None  # set: each file is read in a child process with these limits (uploads)
     progress: bool = True
+    dense: DensePolicy = field(default_factory=DensePolicy)  # when the dense index turns approximate
+    engine: EmbedEngine | None = None  # where chunk texts are embedded; None: here (ingest.ray_embed: on Ray)
 
 
 @dataclass
@@ -89,7 +95,7 @@ def ingest(
     else:
         kb = create_store(kb_path, _manifest_for(embedder, options))
     chunking = _chunk_options(kb.manifest, options, kb_path)
-    with kb.writer() as writer:
+    with kb.writer(options.dense) as writer:
         found = discover(paths, options.include, options.exclude)
         report.files_failed += [e.to_dict() for e in found.errors]
         known = writer.files()
@@ -196,15 +202,23 @@ def _embed_missing(writer: StoreWriter, loaded: list[_Loaded], embedder: Embedde
     for item in loaded:
         pending.update(item.texts)
     missing = sorted(set(pending) - writer.known_texts(pending), key=lambda sha: pending[sha][1])
+    groups = [missing[begin : begin + EMBED_GROUP] for begin in range(0, len(missing), EMBED_GROUP)]
+    texts = [[pending[sha][0] for sha in group] for group in groups]
     bar = _bar(len(missing), options.progress, "embedding", "chunk")
-    for begin in range(0, len(missing), EMBED_GROUP):
-        group = missing[begin : begin + EMBED_GROUP]
-        texts = [pending[sha][0] for sha in group]
-        vectors = embedder.embed(texts, batch_size=options.batch_size, progress=bar.update)
-        rows = zip(group, texts, vectors, strict=True)
+    engine = options.engine or embed_here
+    for group, group_texts, vectors in zip(groups, texts, engine(embedder, texts, options.batch_size, bar.update),
+                                           strict=True):
+        rows = zip(group, group_texts, vectors, strict=True)
         writer.add_texts([(sha, text, tokenize(text), vec) for sha, text, vec in rows])
     bar.close()
     return len(missing)
+
+
+def embed_here(embedder: Embedder, groups: Sequence[list[str]], batch_size: int,
+               progress: Callable[[int], None]) -> Iterator[np.ndarray]:
+    """The local engine: each group embedded in this process."""
+    for texts in groups:
+        yield embedder.embed(texts, batch_size=batch_size, progress=progress)
 
 
 def _progress(items: Sequence[Path], enabled: bool, desc: str, unit: str) -> Any:

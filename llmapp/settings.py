@@ -47,6 +47,10 @@ class Settings(BaseSettings):
         description="Embedding forward pass: auto = bfloat16 on CPUs with bf16 instructions, float16 on CUDA, "
         "else float32 (vectors agree to cosine >= 0.9999).",
     )
+    ann_threshold: int = Field(
+        default=200_000, ge=1, description="Vectors from which a knowledge base's dense index is approximate (FAISS "
+        "IVF, recall@10 >= 0.97 against exact search) instead of exact; applied at the next ingest."
+    )
     device: str | None = Field(default=None, description="torch device (cpu, cuda, cuda:1); default: cuda if present.")
     threads: int | None = Field(
         default=None, ge=1, le=1024,

@@ -64,7 +64,8 @@ class MilvusKnowledgeBase:
         return int(read_meta(self.client, self.location).get("version", "0"))
 
     @contextmanager
-    def writer(self) -> Iterator[MilvusWriter]:
+    def writer(self, policy: object = None) -> Iterator[MilvusWriter]:
+        """The writer. `policy` is the local store's dense-index choice; Milvus indexes on the server (unused)."""
         writer = MilvusWriter(self.client, self.location)
         try:
             yield writer

@@ -65,7 +65,8 @@ class StoreBackend(Protocol):
     def path(self) -> Path | str: ...
 
     def snapshot(self) -> Any: ...  # a StoreSnapshot (Any: each backend's retrievers use their own extras)
-    def writer(self) -> AbstractContextManager[Any]: ...  # a StoreWriter
+    # a StoreWriter; `policy` (a local DensePolicy) says when the local dense index turns approximate
+    def writer(self, policy: Any = None) -> AbstractContextManager[Any]: ...
     def version(self) -> int: ...
 
 

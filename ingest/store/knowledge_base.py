@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ingest.errors import KnowledgeBaseError
+from ingest.store.dense_index import DensePolicy
 from ingest.store.manifest import Manifest, with_current_embedder
 from ingest.store.schema import DOCSTORE, MANIFEST, SCHEMA, connect, is_knowledge_base, read_meta
 from ingest.store.snapshot import Snapshot
@@ -70,9 +71,10 @@ class KnowledgeBase:
             return int(read_meta(conn).get("version", "0"))
 
     @contextmanager
-    def writer(self) -> Iterator[Writer]:
+    def writer(self, policy: DensePolicy | None = None) -> Iterator[Writer]:
+        """The one writer; `policy` says when its dense index turns approximate (default: 200k vectors)."""
         with write_lock(self.path):
-            writer = Writer(self)
+            writer = Writer(self, policy)
             try:
                 yield writer
             finally:

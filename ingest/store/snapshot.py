@@ -15,6 +15,7 @@ import numpy as np
 
 from ingest.lexical import LexicalIndex
 from ingest.store import queries
+from ingest.store.dense_index import describe
 from ingest.store.manifest import Manifest, with_current_embedder
 from ingest.store.records import ChunkFilter, ChunkRecord, FileEntry
 from ingest.store.schema import BATCH, DENSE, LEXICAL, build_dense, connect, digest, faiss_module, marks, read_meta
@@ -66,7 +67,7 @@ class Snapshot:
             payload = self._verified_file(DENSE, "dense")
             if payload is not None:
                 self._dense = faiss_module().deserialize_index(np.frombuffer(payload, dtype=np.uint8))
-            else:
+            else:  # exact even past the approximate-search threshold: correct now, and no k-means on a read
                 ids, vectors = self.vectors()
                 self._dense = build_dense(self.manifest.embedder.dimension, ids, vectors)
         return self._dense
@@ -156,5 +157,6 @@ class Snapshot:
         size = sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
         return {"path": str(self.path), "version": self.version, "files": files, "documents": documents,
                 "chunks": chunks, "unique_texts": texts, "vectors": int(self.dense().ntotal),
+                "dense_index": describe(self.dense()),
                 "embedder": self.manifest.embedder.to_dict(), "chunking": self.manifest.chunking.to_dict(),
                 "bytes": size}

@@ -15,6 +15,7 @@ import numpy as np
 
 from ingest.errors import KnowledgeBaseError, KnowledgeBaseLocked
 from ingest.lexical import LexicalIndex
+from ingest.store.dense_index import DensePolicy, build_index, needs_rebuild
 from ingest.store.records import FileChange
 from ingest.store.schema import (
     BATCH,
@@ -23,7 +24,6 @@ from ingest.store.schema import (
     LOCK,
     SCHEMA,
     atomic_write,
-    build_dense,
     connect,
     digest,
     faiss_module,
@@ -62,8 +62,9 @@ def write_lock(kb: Path) -> Iterator[None]:
 class Writer:
     """The write side of a knowledge base, valid while the lock is held."""
 
-    def __init__(self, kb: KnowledgeBase) -> None:
+    def __init__(self, kb: KnowledgeBase, policy: DensePolicy | None = None) -> None:
         self.kb = kb
+        self.policy = policy or DensePolicy()
         self.conn = connect(kb.path)
         self.conn.executescript(SCHEMA)
 
@@ -143,7 +144,9 @@ class Writer:
 
     def sync_indexes(self, added: Sequence[int] = (), removed: Sequence[int] = ()) -> None:
         """Rewrite dense.faiss and the BM25 file for the current version (aside, then renamed), and record
-        their digests. Incremental for the dense index when the file on disk is the previous version's."""
+        their digests. Incremental for the dense index when the file on disk is the previous version's, unless
+        the change moved it across the approximate-search threshold or far from the size its lists were trained
+        for (`dense_index.needs_rebuild`): then it is rebuilt from the docstore's vectors."""
         with Snapshot(self.kb.path, self.kb.manifest) as snap:
             dense = self._updated_dense(snap, added, removed)
             dense_bytes = faiss_module().serialize_index(dense).tobytes()
@@ -156,22 +159,26 @@ class Writer:
         self._publish(LEXICAL, "lexical", lexical_index.to_bytes(), version)
 
     def _updated_dense(self, snap: Snapshot, added: Sequence[int], removed: Sequence[int]) -> Any:
-        meta = snap.meta
-        previous = str(snap.version - 1)
-        if added or removed:
-            path = self.kb.path / DENSE
-            if meta.get("dense_version") == previous and path.is_file():
-                payload = path.read_bytes()
-                if digest(payload) == meta.get("dense_digest"):
-                    index = faiss_module().deserialize_index(np.frombuffer(payload, dtype=np.uint8))
-                    if removed:
-                        index.remove_ids(np.asarray(removed, dtype=np.int64))
-                    if added:
-                        vectors = self._vectors_of(added)
-                        index.add_with_ids(vectors, np.asarray(added, dtype=np.int64))
-                    return index
+        index = self._previous_dense(snap) if added or removed else None
+        if index is not None:
+            if removed:
+                index.remove_ids(np.asarray(removed, dtype=np.int64))
+            if added:
+                index.add_with_ids(self._vectors_of(added), np.asarray(added, dtype=np.int64))
+            if not needs_rebuild(index, self.policy):
+                return index
         ids, vectors = snap.vectors()
-        return build_dense(self.kb.manifest.embedder.dimension, ids, vectors)
+        return build_index(self.kb.manifest.embedder.dimension, ids, vectors, self.policy)
+
+    def _previous_dense(self, snap: Snapshot) -> Any:
+        """The previous version's dense index from disk, if the file is intact and of that version."""
+        path = self.kb.path / DENSE
+        if snap.meta.get("dense_version") != str(snap.version - 1) or not path.is_file():
+            return None
+        payload = path.read_bytes()
+        if digest(payload) != snap.meta.get("dense_digest"):
+            return None
+        return faiss_module().deserialize_index(np.frombuffer(payload, dtype=np.uint8))
 
     def _vectors_of(self, chunk_ids: Sequence[int]) -> np.ndarray:
         out = np.zeros((len(chunk_ids), self.kb.manifest.embedder.dimension), dtype=np.float32)

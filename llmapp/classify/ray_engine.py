@@ -24,6 +24,7 @@ from llmapp.classify.job import Engine, Scored, windows
 from llmapp.classify.rows import BatchScorer, OutputSpec, classify_rows
 from llmapp.classify.tables import Row, open_reader
 from llmapp.errors import ConfigError, DependencyMissing
+from llmcommon.ray_cluster import connect, set_torch_threads
 
 try:
     from ray.data.datasource import Datasource
@@ -33,16 +34,6 @@ except ImportError:
 logger = logging.getLogger(__name__)
 
 ROW, RECORD = "row", "record"  # the one column of the blocks going in and coming out
-
-
-def connect(address: str | None) -> Any:
-    """Ray, joined to the cluster at `address` (ray://HOST:10001, HOST:6379, 'auto') or a new local instance;
-    an instance this process already joined (`ray.init` by the caller) is used as it is."""
-    import ray
-
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    return ray
 
 
 class RowSource(Datasource):  # type: ignore[misc]
@@ -79,7 +70,7 @@ class ClassifyActor:
 
     def __init__(self, scorer: BatchScorer, spec: OutputSpec, names: dict[str, str], batch_size: int,
                  threads: int) -> None:
-        _set_torch_threads(threads)
+        set_torch_threads(threads)
         self.scorer, self.spec, self.names, self.batch_size = scorer, spec, names, batch_size
 
     def __call__(self, batch: Any) -> Any:
@@ -87,14 +78,6 @@ class ClassifyActor:
 
         rows = [Row(number, values, error) for number, values, error in batch[ROW]]
         return pd.DataFrame({RECORD: classify_rows(self.scorer, rows, self.spec, self.names, self.batch_size)})
-
-
-def _set_torch_threads(threads: int) -> None:
-    try:
-        import torch
-    except ImportError:
-        return
-    torch.set_num_threads(threads)
 
 
 def ray_engine(

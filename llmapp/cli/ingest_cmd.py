@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -43,6 +43,13 @@ def ingest(
                                                   "instructions, float16 on CUDA), float32, bfloat16, float16 "
                                                   "[default: auto].")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    engine: Annotated[str, typer.Option(help="Where chunks are embedded: 'local' (this process) or 'ray' (Ray "
+                                             "Data actors, one per CPU; the knowledge base is still written "
+                                             "here; needs the 'scale' extra: see docs/scale.md).")] = "local",
+    address: Annotated[str | None, typer.Option(help="With --engine ray: the cluster (ray://HOST:10001 or 'auto'); "
+                                                     "default: a Ray instance on this machine.")] = None,
+    actors: Annotated[int | None, typer.Option(min=1, help="With --engine ray: embedding actors; default one per "
+                                                           "CPU of the cluster.")] = None,
 ) -> None:
     """Ingest documents (.txt .md .html .pdf .docx .csv .tsv .jsonl) into a knowledge base.
 
@@ -55,6 +62,7 @@ def ingest(
     from ingest.pipeline import IngestOptions
     from ingest.pipeline import ingest as run_ingest
     from ingest.store.backend import open_store, store_exists
+    from ingest.store.dense_index import DensePolicy
 
     settings = settings_from(chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap, embedder=embedder,
                              embed_batch_size=batch_size, device=device,
@@ -70,6 +78,7 @@ def ingest(
     options = IngestOptions(
         include=include, exclude=exclude, prune=prune, chunk_tokens=chunk_tokens or settings.chunk_tokens,
         chunk_overlap=settings.chosen_chunk_overlap(), batch_size=settings.embed_batch_size, progress=not quiet,
+        dense=DensePolicy(ann_threshold=settings.ann_threshold), engine=_embed_engine(engine, address, actors),
         load=LoadOptions(id_field=id_field, title_field=title_field, text_field=text_field,
                          max_line_chars=max_line_chars, max_file_bytes=max_file_bytes),
     )
@@ -86,6 +95,21 @@ def ingest(
         _print_summary(report, kb_path)
     if not report.ingested_anything or (strict and report.files_failed):
         raise typer.Exit(1)
+
+
+def _embed_engine(name: str, address: str | None, actors: int | None) -> Any:
+    """None for embedding in this process; the Ray engine for --engine ray."""
+    from llmapp.errors import ConfigError
+
+    if name == "local":
+        if address is not None or actors is not None:
+            raise ConfigError("--address and --actors go with --engine ray")
+        return None
+    if name != "ray":
+        raise ConfigError(f"--engine must be 'local' or 'ray', got {name!r}")
+    from ingest.ray_embed import ray_embed_engine
+
+    return ray_embed_engine(address=address, actors=actors)
 
 
 def _check_paths(paths: list[Path]) -> None:

@@ -49,6 +49,9 @@ def info(kb: Annotated[str, typer.Argument(help="Name or path.")],
     for key in ("path", "files", "documents", "chunks", "unique_texts", "vectors", "bytes"):
         typer.echo(f"{key:>13}: {stats[key]}")
     typer.echo(f"{'embedder':>13}: {stats['embedder']['name']} ({stats['embedder']['dimension']}-d)")
+    dense = stats["dense_index"]
+    approximate = f"approximate (IVF, {dense['nlist']} lists, nprobe {dense['nprobe']})"
+    typer.echo(f"{'dense index':>13}: {approximate if dense['kind'] == 'ivf' else 'exact'}")
     chunking = stats["chunking"]
     typer.echo(f"{'chunking':>13}: {chunking['max_tokens']} tokens, overlap {chunking['overlap_tokens']}")
 
