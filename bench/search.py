@@ -4,6 +4,7 @@ against LangChain's EnsembleRetriever (FAISS + BM25Retriever) on the same chunks
     .venv/bin/pip install -e ".[bench]"
     .venv/bin/python bench/search.py --kb /tmp/scifact-kb --queries ../shared/eval/scifact/queries.jsonl
     .venv/bin/python bench/search.py --synthetic 100000          # random unit vectors + synthetic texts
+    .venv/bin/python bench/search.py --synthetic 100000 --embedder e5-small --skip-langchain  # e5 query encoder
     .venv/bin/python bench/search.py --clustered 1000000         # approximate (IVF) vs exact dense search
 
 --clustered writes a knowledge base of clustered vectors and topical texts (bench/clustered_kb.py) with the
@@ -38,7 +39,8 @@ sys.path.insert(0, str(ROOT))
 WORDS = [f"w{i}" for i in range(20000)]
 
 
-def synthetic_kb(path: Path, n_chunks: int, dimension: int = 384, per_file: int = 100) -> Path:
+def synthetic_kb(path: Path, n_chunks: int, dimension: int = 384, per_file: int = 100,
+                 embedder: str | None = None) -> Path:
     """A knowledge base of n_chunks synthetic chunks (Zipf-distributed words, random unit vectors)."""
     from ingest.lexical import tokenize
     from ingest.store import ChunkingSpec, EmbedderSpec, FileChange, KnowledgeBase, Manifest, NewDocument
@@ -46,7 +48,13 @@ def synthetic_kb(path: Path, n_chunks: int, dimension: int = 384, per_file: int 
     rng = np.random.default_rng(0)
     ranks = np.arange(1, len(WORDS) + 1)
     probabilities = (1.0 / ranks) / (1.0 / ranks).sum()
-    manifest = Manifest(embedder=EmbedderSpec(f"hash:{dimension}", dimension), chunking=ChunkingSpec(128, 0))
+    spec = EmbedderSpec(f"hash:{dimension}", dimension)
+    if embedder:  # recorded as this model's knowledge base: queries are embedded by the real model
+        from ingest.embed import load_embedder
+
+        spec = EmbedderSpec.from_dict(load_embedder(embedder).spec())
+        dimension = spec.dimension
+    manifest = Manifest(embedder=spec, chunking=ChunkingSpec(128, 0))
     kb = KnowledgeBase.create(path, manifest)
     with kb.writer() as writer:
         changes = []
@@ -226,6 +234,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=200, help="queries timed")
     parser.add_argument("-k", type=int, default=10)
     parser.add_argument("--skip-langchain", action="store_true")
+    parser.add_argument("--embedder", help="--synthetic: record the knowledge base as this embedder's (e.g. "
+                                           "e5-small), so that queries are embedded by the real model")
     args = parser.parse_args()
     if args.clustered:
         with tempfile.TemporaryDirectory() as scratch:
@@ -238,13 +248,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         if args.synthetic:
             started = time.perf_counter()
-            kb = synthetic_kb(Path(scratch) / "kb", args.synthetic)
+            kb = synthetic_kb(Path(scratch) / "kb", args.synthetic, embedder=args.embedder)
             print(f"built {args.synthetic} chunks in {time.perf_counter() - started:.1f}s", file=sys.stderr)
             rng = random.Random(1)
             queries = [" ".join(rng.choice(WORDS[:5000]) for _ in range(6)) for _ in range(args.n)]
         else:
             kb, queries = args.kb, read_queries(args.queries, args.n)
-        result = {"kb": str(args.kb or f"synthetic:{args.synthetic}"), "k": args.k,
+        result = {"kb": str(args.kb or f"synthetic:{args.synthetic}"), "k": args.k, "embedder": args.embedder,
                   "llmapp_hybrid": llmapp_side(kb, queries, args.k)}
         if not args.skip_langchain:
             result["langchain_ensemble"] = langchain_side(kb, queries, args.k)

@@ -55,7 +55,7 @@ SHAPE_BONUS = 0.25
 SAME_LANGUAGE_SHARE = 0.6
 # A sentence adding fewer content terms than this to the question's says it back (the grounding check drops
 # it too); the sentences beside it get this share of its score.
-ECHO_NEW_TERMS = 2
+ECHO_NEW_TERMS = 1
 ECHO_SHARE = 0.9
 
 
