@@ -20,7 +20,9 @@ FILES = (
     "LEFT JOIN documents d ON d.file = f.path LEFT JOIN chunks c ON c.document = d.id GROUP BY f.path ORDER BY f.path"
 )
 FILE_PATHS = "SELECT path FROM files ORDER BY path"
-USED_TEXTS = "SELECT t.id, t.text, t.vector FROM texts t WHERE t.id IN (SELECT text_id FROM chunks) ORDER BY t.id"
+# by content hash, not by id: ids follow the order texts were embedded in, which a resumed ingest changes
+USED_TEXTS = ("SELECT t.id, t.text, t.vector FROM texts t WHERE t.id IN (SELECT text_id FROM chunks) "
+              "ORDER BY t.sha256")
 
 
 def matching_ids(wanted: ChunkFilter) -> tuple[str, list[Any]]:

@@ -138,7 +138,8 @@ class Snapshot:
         return out
 
     def texts_with_vectors(self) -> list[tuple[str, np.ndarray]]:
-        """Each distinct chunk text in use, with its vector (identical chunks are stored once)."""
+        """Each distinct chunk text in use, with its vector (identical chunks are stored once), in an order
+        that depends on the texts alone (their sha256), so a sample drawn from it does too."""
         return [(text, np.frombuffer(vector, dtype=np.float32)) for _, text, vector in self._rows(queries.USED_TEXTS)]
 
     # --- files and totals ----------------------------------------------------------------------------------
