@@ -14,7 +14,8 @@ CHUNKS = (
     "FROM chunks c JOIN texts t ON t.id = c.text_id JOIN documents d ON d.id = c.document WHERE c.id IN ({marks})"
 )
 COUNTS = ("SELECT (SELECT count(*) FROM files), (SELECT count(*) FROM documents), (SELECT count(*) FROM chunks), "
-          "(SELECT count(*) FROM texts)")
+          "(SELECT count(*) FROM texts), "
+          "(SELECT count(*) FROM chunks c JOIN texts t ON t.id = c.text_id WHERE length(t.vector) = ?)")
 FILES = (
     "SELECT f.path, f.sha256, f.size, f.ingested_at, count(DISTINCT d.id), count(c.id) FROM files f "
     "LEFT JOIN documents d ON d.file = f.path LEFT JOIN chunks c ON c.document = d.id GROUP BY f.path ORDER BY f.path"

@@ -153,9 +153,15 @@ class Snapshot:
         return [row[0] for row in self._rows(queries.FILE_PATHS)]
 
     def stats(self) -> dict[str, Any]:
-        files, documents, chunks, texts = self._rows(queries.COUNTS)[0]
+        """Counts from SQL and sizes from the file system: no index is read, so a knowledge base of any size (or
+        with a damaged index file) answers at once. `vectors` counts the chunks with a vector of the manifest's
+        dimension (the dense index holds exactly those); `indexes_current` says whether the index files on
+        disk are this version's (if not, a reader rebuilds them in memory and the next ingest rewrites them)."""
+        vector_bytes = 4 * self.manifest.embedder.dimension
+        files, documents, chunks, texts, vectors = self._rows(queries.COUNTS, [vector_bytes])[0]
         size = sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
+        current = self.index_is_current("dense") and self.index_is_current("lexical")
         return {"path": str(self.path), "version": self.version, "files": files, "documents": documents,
-                "chunks": chunks, "unique_texts": texts, "vectors": int(self.dense().ntotal),
+                "chunks": chunks, "unique_texts": texts, "vectors": vectors, "indexes_current": current,
                 "embedder": self.manifest.embedder.to_dict(), "chunking": self.manifest.chunking.to_dict(),
                 "bytes": size}
