@@ -79,6 +79,9 @@ class TrainSettings(_Section):
     early_stopping_patience: int | None = Field(None, ge=1)
     group_by_length: bool = True
     gradient_checkpointing: bool = False
+    # embedding task: embed in mini-batches of this many texts with cached gradients (GradCache). The loss
+    # still sees the whole batch's in-batch negatives; memory is a mini-batch's, for ~25% more compute.
+    mini_batch_size: int | None = Field(None, ge=1)
     bf16: Literal["auto"] | bool = "auto"
     full_finetune_max_params: int = Field(400_000_000, ge=1)
 

@@ -44,10 +44,30 @@ def load_sentence_transformer(path: Path) -> Any:
     return SentenceTransformer(str(path), device="cpu", local_files_only=True)
 
 
-def contrastive_model(embedder: Any) -> Any:
+def contrastive_loss(embedder: Any, mini_batch_size: int | None, bf16: bool) -> Any:
+    """In-batch-negatives loss; with `mini_batch_size`, its GradCache form (sentence-transformers' cached loss),
+    whose re-embedding with gradients runs in the backward pass, outside the Trainer's autocast: it gets its own,
+    so that a bf16 job stays bf16."""
+    import torch
+    from sentence_transformers.sentence_transformer.losses import (
+        CachedMultipleNegativesRankingLoss,
+        MultipleNegativesRankingLoss,
+    )
+
+    if mini_batch_size is None:
+        return MultipleNegativesRankingLoss(embedder)
+
+    class Cached(CachedMultipleNegativesRankingLoss):  # type: ignore[misc]
+        def embed_minibatch(self, *args: Any, **kwargs: Any) -> Any:
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16 and not torch.cuda.is_available()):
+                return super().embed_minibatch(*args, **kwargs)
+
+    return Cached(embedder, mini_batch_size=mini_batch_size)
+
+
+def contrastive_model(embedder: Any, mini_batch_size: int | None = None, bf16: bool = False) -> Any:
     """An nn.Module whose forward returns the in-batch-negatives loss, for HF Trainer."""
     import torch
-    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
     class Contrastive(torch.nn.Module):
         # HF Trainer counts tokens from this input (see the collator) and asks for the loss in evaluation.
@@ -57,7 +77,7 @@ def contrastive_model(embedder: Any) -> Any:
             super().__init__()
             self.embedder = embedder
             # kept out of the module tree: the loss holds the embedder too, and checkpoints must store it once
-            self.__dict__["loss"] = MultipleNegativesRankingLoss(embedder)
+            self.__dict__["loss"] = contrastive_loss(embedder, mini_batch_size, bf16)
 
         def forward(self, return_loss: bool = True, **batch: Any) -> dict[str, Any]:
             groups = [
@@ -108,6 +128,26 @@ def collator(embedder: Any, max_length: int) -> Callable[[list[list[dict[str, An
     return collate
 
 
+ST_CONFIG = "sentence_bert_config.json"
+
+
+def keep_base_settings(base: Path, target: Path) -> None:
+    """The saved model keeps the base's search window and model arguments: sentence-transformers writes neither
+    back (a tuned e5-small then loaded with a random pooler it does not use, and a warning on every load), and the
+    training length (`max_length`, often shorter) must not become the window that search embeds chunks with."""
+    import json
+
+    source = base / ST_CONFIG
+    wanted = {k: v for k, v in (json.loads(source.read_text()) if source.is_file() else {}).items()
+              if k in ("max_seq_length", "model_args")}
+    saved = target / ST_CONFIG
+    config = json.loads(saved.read_text()) if saved.is_file() else {}
+    config.update(wanted)
+    if "max_seq_length" not in wanted:
+        config.pop("max_seq_length", None)  # the model's own window, as for the base
+    saved.write_text(json.dumps(config, indent=2) + "\n")
+
+
 class EmbeddingTask:
     name = "embedding"
 
@@ -135,7 +175,9 @@ class EmbeddingTask:
             embedder[0].model = get_peft_model(
                 inner, peft_config(job.lora, inner.config.model_type, "FEATURE_EXTRACTION")
             )
-        model = contrastive_model(embedder)
+        from finetune.training import use_bf16
+
+        model = contrastive_model(embedder, job.train.mini_batch_size, use_bf16(job.train.bf16))
         trainable, total = count_parameters(model)
         lengths = {}
         for name, triples in (("train", train), ("validation", validation)):
@@ -164,6 +206,7 @@ class EmbeddingTask:
                 "trainable": trainable,
                 "total": total,
                 "embedder": embedder,
+                "base": base,
                 # one dataset item is one batch: the Trainer shuffles batches, never regroups rows
                 "training_arguments": {"train_sampling_strategy": "random", "per_device_train_batch_size": 1,
                                        "per_device_eval_batch_size": 1},
@@ -180,6 +223,7 @@ class EmbeddingTask:
         if target.exists():
             shutil.rmtree(target)
         embedder.save(str(target))
+        keep_base_settings(Path(prepared.extra["base"]), target)
         prepared.tokenizer.save_pretrained(run_dir / rundir.TOKENIZER)
 
     def load(self, run_dir: Path) -> EmbeddingRun:

@@ -29,6 +29,8 @@ def tune(
     epochs: Annotated[float, typer.Option(min=0.01, help="Training epochs over the pseudo-queries.")] = 1.0,
     batch_size: Annotated[int, typer.Option(min=2, help="Training batch (in-batch negatives).")] = 32,
     learning_rate: Annotated[float | None, typer.Option(help="Default 2e-4 (LoRA), 2e-5 (--full).")] = None,
+    max_length: Annotated[int, typer.Option(min=16, help="Tokens per text in training (longer passages are cut; "
+                                                         "memory and time grow with it).")] = 128,
     queries: Annotated[Path | None, typer.Option(help="Your own questions, JSONL {\"id\", \"text\"} (gate).")]
     = None,
     qrels: Annotated[Path | None, typer.Option(help="Judgements of --queries, BEIR TSV query-id corpus-id score.")]
@@ -60,7 +62,8 @@ def tune(
         return
     if (queries is None) != (qrels is None):
         raise typer.BadParameter("--queries and --qrels go together (questions and their judgements)")
-    train = TrainOptions(full=full, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
+    train = TrainOptions(full=full, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+                         max_length=max_length)
     options = TuneOptions(sample=sample, held_out=held_out, margin=margin, dry_run=dry_run, seed=seed, train=train,
                           queries=queries, qrels=qrels, ask=_ask(generator, base_url))
     report = run_tune(settings, kb, options)

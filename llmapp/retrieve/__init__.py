@@ -26,7 +26,7 @@ def open_retriever(settings: Settings, kb: str | Path, min_score: float | None =
                    rerank: str | Path | None = None, rerank_top: int = 20) -> Retriever:
     """A retriever over the knowledge base named or pointed to by `kb`, with the embedder it was built with.
     `rerank`: a local cross-encoder folder that reorders the best `rerank_top` candidates."""
-    from ingest.embed import load_embedder
+    from ingest.embed import Embedder, load_embedder
     from ingest.store import KnowledgeBase
 
     check_mode(mode)
@@ -36,9 +36,8 @@ def open_retriever(settings: Settings, kb: str | Path, min_score: float | None =
         from llmapp.retrieve.rerank import CrossEncoderReranker
 
         reranker = CrossEncoderReranker(rerank, device=settings.device)
-    embedder = None
-    if mode in ("hybrid", "dense"):
-        embedder = load_embedder(base.manifest.embedder.name, device=settings.device,
-                                 precision=settings.embed_precision)
-    return build_retriever(base, embedder, mode, min_score, reranker, rerank_top,
+    def embedder(name: str) -> Embedder:
+        return load_embedder(name, device=settings.device, precision=settings.embed_precision)
+
+    return build_retriever(base, None if mode == "lexical" else embedder, mode, min_score, reranker, rerank_top,
                            coverage_cache=settings.home / "cache" / "coverage")

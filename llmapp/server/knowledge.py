@@ -215,8 +215,7 @@ class KnowledgeBases:
     def _open_retriever(self, base: Any) -> Any:
         from llmapp.retrieve import build_retriever
 
-        embedder = None if self.mode == "lexical" else self.embedder(base.manifest.embedder.name)
-        return build_retriever(base, embedder, self.mode, self.min_score,
+        return build_retriever(base, None if self.mode == "lexical" else self.embedder, self.mode, self.min_score,
                                coverage_cache=self.settings.home / "cache" / "coverage")
 
     def _forget(self, name: str) -> None:

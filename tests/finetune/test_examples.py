@@ -18,9 +18,13 @@ def test_tilde_paths_expand_to_the_home_folder(tmp_path: Path, monkeypatch: pyte
     assert job.data.train == tmp_path / "data" / "train.tsv" and job.output_dir == tmp_path / "runs" / "x"
 
 
-@pytest.mark.parametrize("name", ["sst2-lora.yaml", "kbqa-sft.yaml"])
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "examples" / "finetune").glob("*.yaml")))
 def test_example_jobs_stay_out_of_the_repository(name: str) -> None:
     job = load_job(ROOT / "examples" / "finetune" / name)
     for path in (job.data.train, job.data.validation, job.output_dir):
         assert path is not None and not path.resolve().is_relative_to(ROOT), path
         assert not path.resolve().is_relative_to(ROOT.parent / "shared"), path
+
+
+def test_the_chinese_example_uses_the_multilingual_encoder() -> None:
+    assert load_job(ROOT / "examples" / "finetune" / "chnsenticorp-lora.yaml").base_model == "e5-small"

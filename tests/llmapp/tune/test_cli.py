@@ -40,3 +40,31 @@ def test_rollback_without_a_previous_tuning_is_a_clear_error(tmp_path: Path) -> 
     kb = build_kb(tmp_path, EN)
     result = llmapp("kb", "tune", str(kb), "--rollback", home=tmp_path / "home")
     assert result.returncode == 2 and "never tuned" in result.stderr
+
+
+def test_kb_tune_killed_during_training_resumes_from_its_last_checkpoint(tiny_encoder: Path, tmp_path: Path) -> None:
+    """kill -9 while the embedder trains, then the same command again: the run folder (named after the data and
+    settings) is found and training goes on from its last checkpoint instead of starting over."""
+    import time
+
+    kb = build_kb(tmp_path, {**ZH, **EN}, embedder=SentenceTransformerEmbedder(tiny_encoder))
+    home = tmp_path / "home"
+    args = ["kb", "tune", str(kb), "--held-out", "0.3", "--batch-size", "4", "--epochs", "150", "--dry-run",
+            "--json", "--quiet"]
+    env = {**os.environ, "LLMAPP_HOME": str(home), "HF_HUB_OFFLINE": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    first = subprocess.Popen([sys.executable, "-m", "llmapp", *args], env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while not list(home.glob("runs/tune-*/checkpoints/checkpoint-*/trainer_state.json")):
+        assert first.poll() is None, first.stderr.read().decode() if first.stderr else "exited"
+        assert time.monotonic() < deadline, "no checkpoint within 300 s"
+        time.sleep(0.05)
+    first.kill()
+    first.wait()
+    run_dir = next(home.glob("runs/tune-*/checkpoints")).parent
+    assert not (run_dir / "metrics.json").exists()  # killed before the end
+    result = llmapp(*args, home=home)
+    assert result.returncode == 0, result.stderr
+    assert Path(json.loads(result.stdout)["run_dir"]) == run_dir
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["training"]["resumed"], metrics["training"]

@@ -74,3 +74,33 @@ def test_a_better_embedder_is_promoted_into_a_new_version_and_rolled_back(tiny_e
         assert retriever.search("☯ ♫", k=1)[0].text.startswith("Garbage collection")
     assert rollback(settings, str(kb)) == version + 2
     assert KnowledgeBase.open(kb).manifest.embedder.name == str(tiny_encoder.resolve())
+
+
+def test_a_retriever_opened_across_a_switch_uses_the_embedder_of_its_snapshot(tiny_encoder: Path,
+                                                                              tmp_path: Path) -> None:
+    """`kb tune` may switch the embedder between KnowledgeBase.open and the retriever's snapshot: a loader gets
+    the snapshot's embedder; an embedder object of the old one is refused, never mixed with the new vectors."""
+    from ingest.store import reembed
+    from llmapp.errors import ConfigError
+    from llmapp.retrieve import build_retriever
+
+    kb = build_kb(tmp_path, _docs(), embedder=HashEmbedder(64))
+    opened = KnowledgeBase.open(kb)  # a reader opens the knowledge base ...
+    tuned = SentenceTransformerEmbedder(tiny_encoder)
+    store = KnowledgeBase.open(kb)
+    reembed.stage(store, tuned, tuned.spec())
+    reembed.switch(store, tuned, tuned.spec())  # ... and the embedder is switched before its snapshot
+    loaded: list[str] = []
+
+    def loader(name: str) -> Any:
+        loaded.append(name)
+        return tuned if name == tuned.name else HashEmbedder(64)
+
+    retriever = build_retriever(opened, loader, mode="dense")
+    assert loaded == [tuned.name] and retriever.search("gardens", k=3)
+    try:
+        build_retriever(opened, HashEmbedder(64), mode="dense")
+    except ConfigError as error:
+        assert "switched its embedder" in str(error)
+    else:
+        raise AssertionError("an embedder of the old version was accepted")
