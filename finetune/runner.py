@@ -68,19 +68,41 @@ def _data_report(splits: Splits, lengths: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _manifest(job: Job, base: Path, splits: Splits, status: str) -> dict[str, Any]:
+def _inputs(job: Job, base: Path, splits: Splits) -> dict[str, Any]:
+    """The base model and data files of a run, with their hashes (what a resume must find unchanged)."""
     data = {"train": {"path": str(splits.train.path), "sha256": file_sha256(splits.train.path)}}
     if splits.validation is not None:
         data["validation"] = {
             "path": str(splits.validation.path),
             "sha256": file_sha256(splits.validation.path),
         }
+    return {"base_model": {"name": job.base_model, "path": str(base), "sha256": folder_sha256(base)}, "data": data}
+
+
+def _guard_inputs(run_dir: Path, resume: bool, inputs: dict[str, Any]) -> None:
+    """Never resume checkpoints onto other data or another base model: the job file can name the same paths
+    while their content changed."""
+    if not resume or not (run_dir / rundir.MANIFEST).is_file():
+        return
+    recorded = rundir.read_json(run_dir / rundir.MANIFEST)
+    changed = [f"{split} data ({inputs['data'][split]['path']})" for split in sorted(inputs["data"])
+               if (recorded.get("data") or {}).get(split, {}).get("sha256") != inputs["data"][split]["sha256"]]
+    if (recorded.get("base_model") or {}).get("sha256") != inputs["base_model"]["sha256"]:
+        changed.append(f"base model ({inputs['base_model']['path']})")
+    if changed:
+        raise RunFolderError(
+            f"cannot resume {run_dir}: the {', '.join(changed)} changed since its checkpoints were written "
+            "(sha256 differs from its manifest.json). Resume with the original files, or start over: run "
+            "without --resume into a new output_dir (or delete this run folder first)"
+        )
+
+
+def _manifest(job: Job, inputs: dict[str, Any], status: str) -> dict[str, Any]:
     return {
         "schema_version": rundir.SCHEMA_VERSION,
         "task": job.task,
         "status": status,
-        "base_model": {"name": job.base_model, "path": str(base), "sha256": folder_sha256(base)},
-        "data": data,
+        **inputs,
         "versions": rundir.versions(),
         "job": job_as_dict(job),
         "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -157,6 +179,8 @@ def run_job(job: Job, resume: bool = False, callbacks: list[Any] | None = None) 
     main = is_main_process()
     _guard_run_dir(job, run_dir, resume)
     splits = load_splits(job, task)
+    inputs = _inputs(job, base, splits)
+    _guard_inputs(run_dir, resume, inputs)
     from transformers import set_seed
 
     set_seed(job.train.seed)  # the new head and LoRA's A matrices are initialised here: same seed, same run
@@ -167,22 +191,23 @@ def run_job(job: Job, resume: bool = False, callbacks: list[Any] | None = None) 
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
         rundir.write_json(run_dir / rundir.DATA_REPORT, report)
-        rundir.write_json(run_dir / rundir.MANIFEST, _manifest(job, base, splits, "training"))
+        rundir.write_json(run_dir / rundir.MANIFEST, _manifest(job, inputs, "training"))
     trainer, summary = train(job, prepared, run_dir, resume, callbacks or [])
     if not main:
         return RunResult(run_dir, {}, summary, report)
-    return RunResult(run_dir, _finish(job, task, prepared, trainer, splits, base, summary), summary, report)
+    return RunResult(run_dir, _finish(job, task, prepared, trainer, splits, inputs, summary), summary, report)
 
 
 def _finish(
-    job: Job, task: Task, prepared: Any, trainer: Any, splits: Splits, base: Path, summary: dict[str, Any]
+    job: Job, task: Task, prepared: Any, trainer: Any, splits: Splits, inputs: dict[str, Any],
+    summary: dict[str, Any],
 ) -> dict[str, Any]:
     """Saves the model, reloads it from the run folder and measures it: metrics describe what was saved."""
     run_dir = job.output_dir
     model = trainer.accelerator.unwrap_model(trainer.model)
     task.save(prepared, model, run_dir)
     rundir.write_json(run_dir / "probe.json", {"inputs": prepared.probe})
-    manifest = _manifest(job, base, splits, "finished")
+    manifest = _manifest(job, inputs, "finished")
     manifest["training"] = summary
     manifest["parameters"] = {
         "trainable": prepared.extra.get("trainable"),

@@ -26,6 +26,7 @@ import numpy as np
 
 from ingest.errors import KnowledgeBaseError
 from ingest.heap import release_free_memory
+from ingest.shapes import bucket_length, canonical_batches, pad_features
 from llmcommon.cpu import cpu_has_bf16
 from llmcommon.models import E5_ALIASES, e5_small_path, minilm_path
 from llmcommon.quiet import quiet_loading
@@ -59,8 +60,9 @@ class Embedder(ABC):
 
         `role` says what the texts are: "passage" for what is searched (chunks), "query" for questions, probes
         and classification inputs; the model's prompt for that role goes before each text here, and only here.
-        Texts are embedded shortest first so each batch pads to similar lengths; `progress(n)` is called after
-        each batch with the number of texts it embedded.
+        Texts are embedded shortest first so each batch pads to similar lengths; passages go in batches of one
+        fixed shape (`ingest.shapes`), so a chunk's vector never depends on which texts shared its batch.
+        `progress(n)` is called after each batch with the number of texts it embedded.
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -71,11 +73,12 @@ class Embedder(ABC):
             return out
         prompt = self.prompts.get(role, "")
         texts = [prompt + text for text in texts] if prompt else texts
-        lengths = self._lengths(texts)
-        order = sorted(range(len(texts)), key=lambda i: lengths[i])
-        for begin in range(0, len(order), batch_size):
-            batch = order[begin : begin + batch_size]
-            vectors = np.asarray(self._embed_batch([texts[i] for i in batch]), dtype=np.float32)
+        for padded, batch in self._plan(self._lengths(texts), batch_size, role):
+            batch_texts = [texts[i] for i in batch]
+            if padded:
+                vectors = np.asarray(self._embed_shaped(batch_texts, batch_size, padded), dtype=np.float32)
+            else:
+                vectors = np.asarray(self._embed_batch(batch_texts), dtype=np.float32)
             if vectors.shape != (len(batch), self.dimension):
                 expected = (len(batch), self.dimension)
                 raise RuntimeError(f"{self.name} returned shape {vectors.shape}, expected {expected}")
@@ -94,6 +97,21 @@ class Embedder(ABC):
     def _lengths(self, texts: Sequence[str]) -> list[int]:
         """What batches are sorted by: characters here; an embedder with a tokenizer counts tokens."""
         return [len(text) for text in texts]
+
+    def _plan(self, lengths: list[int], batch_size: int, role: Role) -> list[tuple[int, list[int]]]:
+        """(padded length, text indices) per batch; 0: padded to the batch's longest text, as many rows as texts."""
+        if role == "passage":
+            return canonical_batches(lengths, batch_size, self._bucket)
+        order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+        return [(0, order[begin : begin + batch_size]) for begin in range(0, len(order), batch_size)]
+
+    def _bucket(self, length: int) -> int:
+        """The padded length of a passage of `length` (0: a model whose vectors do not depend on the batch)."""
+        return 0
+
+    def _embed_shaped(self, texts: list[str], rows: int, length: int) -> np.ndarray:
+        """`texts` embedded in a batch of `rows` rows padded to `length` tokens (the first len(texts) rows)."""
+        return self._embed_batch(texts)
 
     @abstractmethod
     def _embed_batch(self, texts: list[str]) -> np.ndarray: ...
@@ -175,24 +193,38 @@ class SentenceTransformerEmbedder(Embedder):
         return self._model
 
     def _lengths(self, texts: Sequence[str]) -> list[int]:
+        """Tokens of each text as the model sees it (prompt and special tokens included, cut at the window)."""
         with self._tokenizing:
+            specials = self.tokenizer.num_special_tokens_to_add()
             encoded = self.tokenizer(list(texts), add_special_tokens=False, truncation=True,
-                                     max_length=self.max_tokens, verbose=False)
-        return [len(ids) for ids in encoded["input_ids"]]
+                                     max_length=self.window - specials, verbose=False)
+        return [len(ids) + specials for ids in encoded["input_ids"]]
+
+    def _bucket(self, length: int) -> int:
+        return bucket_length(length, self.window)
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
-        import torch
+        return self._embed_shaped(texts, len(texts), 0)
 
+    def _embed_shaped(self, texts: list[str], rows: int, length: int) -> np.ndarray:
         with self._tokenizing:
             model = self._load()
             features = model.preprocess(texts) if hasattr(model, "preprocess") else model.tokenize(texts)
+            pad_id = self.tokenizer.pad_token_id or 0
+        if length:
+            features = pad_features(features, rows, length, pad_id)
+        return self._forward(model, features)[: len(texts)]
+
+    def _forward(self, model: Any, features: dict[str, Any]) -> np.ndarray:
+        import torch
+
         features = {key: value.to(model.device) if hasattr(value, "to") else value for key, value in features.items()}
         dtype = autocast_dtype(self.precision, model.device.type)
         with torch.inference_mode(), torch.autocast(model.device.type, dtype=dtype, enabled=dtype is not None):
             vectors = model.forward(features)["sentence_embedding"]
         result = vectors.float().cpu().numpy()
         del features, vectors
-        if len(texts) > 1:  # batches of many lengths fragment the heap (2.7 GB, see ingest/heap.py); queries don't
+        if len(result) > 1:  # batches of many lengths fragment the heap (2.7 GB, see ingest/heap.py); queries don't
             release_free_memory()
         return result
 

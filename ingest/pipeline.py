@@ -3,6 +3,13 @@
     discover files -> skip the unchanged (size+mtime, then sha256) -> load + chunk the new and changed ->
     embed only chunk texts the knowledge base has never seen (stored as they are embedded, so a re-run after a
     crash resumes) -> one transaction replaces exactly the changed files' chunks -> index files rewritten.
+
+A big file is committed in bounded batches: its embedded texts are stored EMBED_GROUP at a time, each group its
+own transaction, in a table readers never look at; its chunks become visible in the one final transaction.
+So kill -9 in the middle of a 5,000-row JSONL loses at most one group, a re-run embeds only the rest, readers
+keep seeing the previous version of the file (or none) until it is complete, and the result is the same as a
+clean run's: passages are embedded in batches of a fixed shape (`ingest.shapes`), so a vector does not depend
+on which texts shared its batch.
 """
 
 from __future__ import annotations
@@ -201,7 +208,8 @@ def _embed_missing(writer: StoreWriter, loaded: list[_Loaded], embedder: Embedde
     pending: dict[str, tuple[str, int]] = {}
     for item in loaded:
         pending.update(item.texts)
-    missing = sorted(set(pending) - writer.known_texts(pending), key=lambda sha: pending[sha][1])
+    # by length, then hash: an order that depends on the texts only (a set's order changes with the process)
+    missing = sorted(set(pending) - writer.known_texts(pending), key=lambda sha: (pending[sha][1], sha))
     groups = [missing[begin : begin + EMBED_GROUP] for begin in range(0, len(missing), EMBED_GROUP)]
     texts = [[pending[sha][0] for sha in group] for group in groups]
     bar = _bar(len(missing), options.progress, "embedding", "chunk")

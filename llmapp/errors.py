@@ -26,5 +26,11 @@ class ModelError(LlmappError):
     """A model folder cannot be loaded or used for what was asked."""
 
 
+class UpstreamError(ModelError):
+    """The OpenAI-compatible model server failed or could not be reached. The message names the server (its
+    URL without credentials) and the status, never the server's answer, which is logged instead: the API
+    answers it with a 502 and a request id."""
+
+
 class DependencyMissing(LlmappError):
     """An optional package is not installed; the message gives the pip command."""

@@ -14,13 +14,16 @@ CHUNKS = (
     "FROM chunks c JOIN texts t ON t.id = c.text_id JOIN documents d ON d.id = c.document WHERE c.id IN ({marks})"
 )
 COUNTS = ("SELECT (SELECT count(*) FROM files), (SELECT count(*) FROM documents), (SELECT count(*) FROM chunks), "
-          "(SELECT count(*) FROM texts)")
+          "(SELECT count(*) FROM texts), "
+          "(SELECT count(*) FROM chunks c JOIN texts t ON t.id = c.text_id WHERE length(t.vector) = ?)")
 FILES = (
     "SELECT f.path, f.sha256, f.size, f.ingested_at, count(DISTINCT d.id), count(c.id) FROM files f "
     "LEFT JOIN documents d ON d.file = f.path LEFT JOIN chunks c ON c.document = d.id GROUP BY f.path ORDER BY f.path"
 )
 FILE_PATHS = "SELECT path FROM files ORDER BY path"
-USED_TEXTS = "SELECT t.id, t.text, t.vector FROM texts t WHERE t.id IN (SELECT text_id FROM chunks) ORDER BY t.id"
+# by content hash, not by id: ids follow the order texts were embedded in, which a resumed ingest changes
+USED_TEXTS = ("SELECT t.id, t.text, t.vector FROM texts t WHERE t.id IN (SELECT text_id FROM chunks) "
+              "ORDER BY t.sha256")
 
 
 def matching_ids(wanted: ChunkFilter) -> tuple[str, list[Any]]:

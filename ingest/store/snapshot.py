@@ -15,7 +15,6 @@ import numpy as np
 
 from ingest.lexical import LexicalIndex
 from ingest.store import queries
-from ingest.store.dense_index import describe
 from ingest.store.manifest import Manifest, with_current_embedder
 from ingest.store.records import ChunkFilter, ChunkRecord, FileEntry
 from ingest.store.schema import BATCH, DENSE, LEXICAL, build_dense, connect, digest, faiss_module, marks, read_meta
@@ -139,7 +138,8 @@ class Snapshot:
         return out
 
     def texts_with_vectors(self) -> list[tuple[str, np.ndarray]]:
-        """Each distinct chunk text in use, with its vector (identical chunks are stored once)."""
+        """Each distinct chunk text in use, with its vector (identical chunks are stored once), in an order
+        that depends on the texts alone (their sha256), so a sample drawn from it does too."""
         return [(text, np.frombuffer(vector, dtype=np.float32)) for _, text, vector in self._rows(queries.USED_TEXTS)]
 
     # --- files and totals ----------------------------------------------------------------------------------
@@ -152,11 +152,23 @@ class Snapshot:
         """The stored source paths, sorted."""
         return [row[0] for row in self._rows(queries.FILE_PATHS)]
 
+    def _dense_kind(self, current: bool) -> dict[str, Any]:
+        """What the writer recorded about this version's dense index (exact or IVF), without reading it; a
+        reader of an out-of-date file searches an exact index it builds in memory."""
+        recorded = self.meta.get("dense_kind")
+        return json.loads(recorded) if current and recorded else {"kind": "exact"}
+
     def stats(self) -> dict[str, Any]:
-        files, documents, chunks, texts = self._rows(queries.COUNTS)[0]
+        """Counts from SQL and sizes from the file system: no index is read, so a knowledge base of any size (or
+        with a damaged index file) answers at once. `vectors` counts the chunks with a vector of the manifest's
+        dimension (the dense index holds exactly those); `indexes_current` says whether the index files on
+        disk are this version's (if not, a reader rebuilds them in memory and the next ingest rewrites them)."""
+        vector_bytes = 4 * self.manifest.embedder.dimension
+        files, documents, chunks, texts, vectors = self._rows(queries.COUNTS, [vector_bytes])[0]
         size = sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
+        current = self.index_is_current("dense") and self.index_is_current("lexical")
         return {"path": str(self.path), "version": self.version, "files": files, "documents": documents,
-                "chunks": chunks, "unique_texts": texts, "vectors": int(self.dense().ntotal),
-                "dense_index": describe(self.dense()),
+                "chunks": chunks, "unique_texts": texts, "vectors": vectors, "indexes_current": current,
+                "dense_index": self._dense_kind(current),
                 "embedder": self.manifest.embedder.to_dict(), "chunking": self.manifest.chunking.to_dict(),
                 "bytes": size}

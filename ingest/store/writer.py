@@ -15,7 +15,7 @@ import numpy as np
 
 from ingest.errors import KnowledgeBaseError, KnowledgeBaseLocked
 from ingest.lexical import LexicalIndex
-from ingest.store.dense_index import DensePolicy, build_index, needs_rebuild
+from ingest.store.dense_index import DensePolicy, build_index, describe, needs_rebuild
 from ingest.store.records import FileChange
 from ingest.store.schema import (
     BATCH,
@@ -155,7 +155,7 @@ class Writer:
                 ids, token_lists = snap.tokens()
                 lexical_index = LexicalIndex.build(ids, token_lists)
             version = snap.version
-        self._publish(DENSE, "dense", dense_bytes, version)
+        self._publish(DENSE, "dense", dense_bytes, version, kind=json.dumps(describe(dense)))
         self._publish(LEXICAL, "lexical", lexical_index.to_bytes(), version)
 
     def _updated_dense(self, snap: Snapshot, added: Sequence[int], removed: Sequence[int]) -> Any:
@@ -192,11 +192,13 @@ class Writer:
                 out[position[cid]] = np.frombuffer(blob, dtype=np.float32)
         return out
 
-    def _publish(self, name: str, key: str, payload: bytes, version: int) -> None:
+    def _publish(self, name: str, key: str, payload: bytes, version: int, kind: str | None = None) -> None:
+        """The file, then its version and digest (and `kind`: what `stats` says about it, without reading it)."""
         atomic_write(self.kb.path / name, payload)
+        rows = [(f"{key}_version", str(version)), (f"{key}_digest", digest(payload))]
         with transaction(self.conn):
             self.conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                                  [(f"{key}_version", str(version)), (f"{key}_digest", digest(payload))])
+                                  rows + ([(f"{key}_kind", kind)] if kind else []))
 
     def indexes_current(self) -> bool:
         meta = read_meta(self.conn)

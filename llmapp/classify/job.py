@@ -85,13 +85,25 @@ def load_state(paths: Paths, expected: dict[str, Any]) -> dict[str, Any] | None:
     state: dict[str, Any] = json.loads(paths.progress.read_text(encoding="utf-8"))
     if state.get("version") != STATE_VERSION:
         raise ConfigError(f"{paths.progress} has an unknown version; delete it and {paths.partial} to start over")
-    changed = [key for key, value in expected.items() if state["fingerprint"].get(key) != value]
+    changed = _changed(expected, state["fingerprint"])
     if changed:
         raise ConfigError(
             f"cannot resume: {', '.join(changed)} changed since the partial run in {paths.partial}; "
             "run with the same input and options, or pass --overwrite to start over"
         )
     return state
+
+
+def _changed(expected: dict[str, Any], recorded: dict[str, Any], prefix: str = "") -> list[str]:
+    """The keys whose values differ, nested ones dotted (`model.weights_sha256`: the weights changed)."""
+    out: list[str] = []
+    for key, value in expected.items():
+        old = recorded.get(key)
+        if isinstance(value, dict) and isinstance(old, dict):
+            out += _changed(value, old, f"{prefix}{key}.")
+        elif old != value:
+            out.append(prefix + key)
+    return out
 
 
 def _refuse_clobber(paths: Paths) -> None:

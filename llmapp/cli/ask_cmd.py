@@ -154,9 +154,12 @@ def list_models(
 
 def _generator_config(settings: Settings, backend: str | None, model: str | None, adapter: Path | None,
                       base_url: str | None, api_key: str | None) -> Any:
+    from pydantic import SecretStr
+
     from llmapp.generate import GeneratorConfig
 
-    return GeneratorConfig(backend=backend, model=model, adapter=adapter, base_url=base_url, api_key=api_key,
+    key = SecretStr(api_key) if api_key else None
+    return GeneratorConfig(backend=backend, model=model, adapter=adapter, base_url=base_url, api_key=key,
                            device=settings.device, threads=settings.threads)
 
 

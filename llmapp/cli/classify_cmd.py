@@ -138,6 +138,7 @@ def _scorer(
 def _trained(
     model: str, reduced: tuple[bool, bool], threads: int | None, device: str | None, input_path: Path, spec: Any
 ) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    from llmapp.classify.identity import weights_sha256
     from llmapp.classify.job import sample_texts
     from llmapp.classify.model import Classifier, agreement
     from llmapp.errors import ConfigError
@@ -146,7 +147,8 @@ def _trained(
     if int8 and bf16:
         raise ConfigError("--int8 and --bf16 are two different speed-ups: give one of them")
     classifier = Classifier.from_pretrained(model, device=device, threads=threads)
-    facts: dict[str, Any] = {"model": str(Path(model).expanduser().resolve()), "int8": int8,
+    folder = Path(model).expanduser().resolve()
+    facts: dict[str, Any] = {"model": str(folder), "weights_sha256": weights_sha256(folder), "int8": int8,
                              "labels": classifier.labels}
     if bf16:
         facts["bf16"] = True

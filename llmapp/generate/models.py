@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from llmapp.errors import ModelError, NotFoundError
+from llmapp.generate.redact import redact_url
 from llmcommon import models as shipped_models
 from llmcommon.errors import ShippedModelMissing
 
@@ -123,5 +124,5 @@ def _server_models(base_url: str, api_key: str | None) -> list[ModelInfo]:
     try:
         names = server_models(base_url, api_key)
     except ModelError as exc:
-        return [ModelInfo("?", "server", base_url, ["openai"], False, str(exc))]
-    return [ModelInfo(name, "server", base_url, ["openai"], True) for name in names]
+        return [ModelInfo("?", "server", redact_url(base_url), ["openai"], False, str(exc))]
+    return [ModelInfo(name, "server", redact_url(base_url), ["openai"], True) for name in names]

@@ -4,6 +4,10 @@ POST {base_url}/chat/completions, streamed as server-sent events (`data: {...}` 
 Connection failures, 429 and 5xx answers are retried with exponential backoff (honouring Retry-After); a
 stream is only retried before its first token arrives, so no text is ever repeated. The API key comes from the
 config, else $LLMAPP_OPENAI_API_KEY, else $OPENAI_API_KEY; local servers usually need none.
+
+Secrets stay in: the key lives in a `SecretStr` and only reaches the Authorization header; messages and logs
+show the URL with any `user:password@` masked; a server's error answer goes to the log, not into the exception
+(the API turns an `UpstreamError` into a 502 with a request id).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from llmapp.errors import ConfigError, ModelError
+from llmapp.errors import ConfigError, ModelError, UpstreamError
 from llmapp.generate.base import (
     GenerationOptions,
     Message,
@@ -26,6 +30,7 @@ from llmapp.generate.base import (
     stop_at,
     validate_messages,
 )
+from llmapp.generate.redact import redact_url, scrub
 from llmapp.generate.registry import GeneratorConfig
 
 logger = logging.getLogger(__name__)
@@ -42,6 +47,7 @@ class OpenAIGenerator:
     def __init__(self, base_url: str, model: str | None = None, api_key: str | None = None,
                  timeout_s: float = 60.0, max_retries: int = 3, context_window: int = DEFAULT_WINDOW) -> None:
         self.base_url = base_url.rstrip("/")
+        self.where = redact_url(self.base_url)  # what messages and logs show
         self.max_retries = max_retries
         self.context_window = context_window
         self._client = httpx.Client(base_url=self.base_url, headers=_headers(api_key),
@@ -52,7 +58,8 @@ class OpenAIGenerator:
     def from_config(cls, config: GeneratorConfig) -> OpenAIGenerator:
         if not config.base_url:
             raise ConfigError("the openai backend needs a server URL: --base-url http://host:port/v1")
-        key = config.api_key or os.environ.get("LLMAPP_OPENAI_API_KEY") or os.environ.get("OPENAI_API_KEY")
+        key = config.api_key.get_secret_value() if config.api_key else \
+            os.environ.get("LLMAPP_OPENAI_API_KEY") or os.environ.get("OPENAI_API_KEY")
         return cls(config.base_url, config.model, key, config.timeout_s, config.max_retries,
                    config.context_window or DEFAULT_WINDOW)
 
@@ -70,7 +77,7 @@ class OpenAIGenerator:
         try:
             text = response.json()["choices"][0]["message"]["content"] or ""
         except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise ModelError(f"{self.base_url} did not answer with a chat completion: {exc}") from exc
+            raise UpstreamError(f"{self.where} did not answer with a chat completion: {exc}") from exc
         return "".join(stop_at([text], options.stop))
 
     def stream(self, messages: list[Message], **opts: Any) -> Iterator[str]:
@@ -93,7 +100,8 @@ class OpenAIGenerator:
                     return
             except httpx.TransportError as exc:
                 if started or attempt == self.max_retries:
-                    raise ModelError(f"lost the connection to {self.base_url}: {exc}") from exc
+                    raise UpstreamError(f"lost the connection to {self.where}: "
+                                        f"{scrub(str(exc), self.base_url)}") from exc
                 _sleep_before_retry(None, attempt)
 
     def _body(self, messages: list[Message], options: GenerationOptions, stream: bool = False
@@ -114,7 +122,8 @@ class OpenAIGenerator:
                 response = request()
             except httpx.TransportError as exc:
                 if attempt == self.max_retries:
-                    raise ModelError(f"cannot reach {self.base_url}: {exc}; is the server running?") from exc
+                    raise UpstreamError(f"cannot reach {self.where}: {scrub(str(exc), self.base_url)}; "
+                                        "is the server running?") from exc
                 _sleep_before_retry(None, attempt)
                 continue
             if _retryable(response) and attempt < self.max_retries:
@@ -127,7 +136,7 @@ class OpenAIGenerator:
     def _first_model(self) -> str:
         names = _model_names(self._send(lambda: self._client.get("/models")), self.base_url)
         if not names:
-            raise ModelError(f"{self.base_url}/models lists no model: name one with --model")
+            raise ModelError(f"{self.where}/models lists no model: name one with --model")
         return names[0]
 
 
@@ -136,7 +145,7 @@ def server_models(base_url: str, api_key: str | None = None, timeout_s: float = 
     try:
         response = httpx.get(base_url.rstrip("/") + "/models", headers=_headers(api_key), timeout=timeout_s)
     except httpx.TransportError as exc:
-        raise ModelError(f"cannot reach {base_url}: {exc}") from exc
+        raise UpstreamError(f"cannot reach {redact_url(base_url)}: {scrub(str(exc), base_url)}") from exc
     _raise_for_status(response, base_url)
     return _model_names(response, base_url)
 
@@ -145,7 +154,7 @@ def _model_names(response: httpx.Response, base_url: str) -> list[str]:
     try:
         return [str(item["id"]) for item in response.json()["data"]]
     except (ValueError, KeyError, TypeError) as exc:
-        raise ModelError(f"{base_url}/models is not an OpenAI model list: {exc}") from exc
+        raise UpstreamError(f"{redact_url(base_url)}/models is not an OpenAI model list: {exc}") from exc
 
 
 def _sse_texts(response: httpx.Response) -> Iterator[str]:
@@ -158,7 +167,9 @@ def _sse_texts(response: httpx.Response) -> Iterator[str]:
         try:
             choice = json.loads(payload)["choices"][0]
         except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise ModelError(f"unexpected streamed chunk {payload[:200]!r}: {exc}") from exc
+            logger.warning("unexpected streamed chunk from the model server: %r", payload[:500])
+            raise UpstreamError(f"the model server streamed a chunk that is not a chat completion delta: "
+                                f"{type(exc).__name__}") from exc
         text = (choice.get("delta") or {}).get("content")
         if text:
             yield text
@@ -186,6 +197,7 @@ def _raise_for_status(response: httpx.Response, base_url: str) -> None:
     if response.status_code < 400:
         return
     response.read()
-    detail = response.text[:300]
+    where = redact_url(base_url)
+    logger.warning("%s answered HTTP %s: %s", where, response.status_code, scrub(response.text[:2000], base_url))
     hint = " (check the API key)" if response.status_code in (401, 403) else ""
-    raise ModelError(f"{base_url} answered HTTP {response.status_code}{hint}: {detail}")
+    raise UpstreamError(f"{where} answered HTTP {response.status_code}{hint}; its answer is in the log")

@@ -13,12 +13,13 @@ import logging
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from llmapp.errors import ConfigError
 from llmapp.generate.base import Generator
+from llmapp.generate.redact import redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -48,13 +49,18 @@ class GeneratorConfig(BaseModel):
     device: str | None = Field(default=None, description="cpu, cuda, cuda:1; default: cuda when present.")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     base_url: str | None = Field(default=None, description="OpenAI-compatible server, e.g. http://host:8000/v1")
-    api_key: str | None = None
+    api_key: SecretStr | None = Field(default=None, description="The server's key; masked in every repr.")
     timeout_s: float = Field(default=60.0, gt=0)
     max_retries: int = Field(default=3, ge=0, le=10)
     context_window: int | None = Field(default=None, ge=64, description="Tokens the model reads at once.")
     threads: int | None = Field(
         default=None, ge=1, description="CPU threads (llamacpp, transformers on CPU); default: the free cores."
     )
+
+
+    def __repr_args__(self) -> Any:
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name == "base_url" and isinstance(value, str) else value
 
 
 def register_backend(name: str, factory: str | Callable[[GeneratorConfig], Generator]) -> None:

@@ -1,7 +1,8 @@
 """Every error leaves the server as `{"error": {"type": ..., "message": ...}}` with the right HTTP status.
 
 Library exceptions (`llmcommon.errors.UserError`: llmapp's, ingest's and finetune's) carry messages written for
-users, so they are passed on with the server's home folder masked; anything else is logged with its traceback
+users, so they are passed on with the server's home folder masked, except the model server's failures
+(`UpstreamError`), answered with a generic 502 and a request id; anything else is logged with its traceback
 and answered with a generic 500 that names a request id to look up in the log, never the exception's text.
 """
 
@@ -18,14 +19,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ingest.errors import KnowledgeBaseLocked, LoadError
-from llmapp.errors import ConfigError, DependencyMissing, ModelError, NotFoundError
+from llmapp.errors import ConfigError, DependencyMissing, ModelError, NotFoundError, UpstreamError
 from llmcommon.errors import UserError
 
 log = logging.getLogger(__name__)
 
 _STATUS_TYPES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                  405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
-                 422: "invalid_request", 429: "rate_limited", 503: "unavailable"}
+                 422: "invalid_request", 429: "rate_limited", 502: "upstream_error", 503: "unavailable"}
 
 
 class ApiError(Exception):
@@ -58,11 +59,22 @@ def from_library(exc: Exception, home: Path) -> ApiError:
         return ApiError(400, message)
     if isinstance(exc, DependencyMissing):
         return ApiError(503, message)
+    if isinstance(exc, UpstreamError):
+        return _upstream(exc)
     if isinstance(exc, ModelError):
         return ApiError(422, message, "model_error")
     if isinstance(exc, UserError):
         return ApiError(400, message)
     raise TypeError(f"not a library error: {type(exc).__name__}")
+
+
+def _upstream(exc: UpstreamError) -> ApiError:
+    """A 502 that says only that the model server failed: its answer (logged by the backend) and its URL stay
+    in the server's log, under a request id the client can quote."""
+    request_id = uuid.uuid4().hex[:12]
+    log.warning("model server error (request id %s): %s", request_id, exc)
+    return ApiError(502, f"the model server failed; the server log has the details (request id {request_id})",
+                    "upstream_error")
 
 
 def to_api_error(exc: Exception, home: Path) -> ApiError:

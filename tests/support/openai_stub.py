@@ -22,6 +22,7 @@ class StubState:
     models: list[str] = field(default_factory=lambda: ["stub-model"])
     fail_first: int = 0
     status: int = 200  # answer with this status instead (e.g. 401)
+    error_message: str = "refused"  # the message of that error answer
     requests: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -52,7 +53,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(503, {"error": {"message": "busy"}}, {"Retry-After": "0"})
             return
         if self.state.status != 200:
-            self._json(self.state.status, {"error": {"message": "refused"}})
+            self._json(self.state.status, {"error": {"message": self.state.error_message}})
             return
         if not self.path.rstrip("/").endswith("/chat/completions"):
             self._json(404, {"error": {"message": "not found"}})

@@ -147,3 +147,23 @@ def test_resume_after_sigkill_gives_each_row_exactly_once(folder: Path, tmp_path
     assert [r["id"] for r in rows] == [str(i) for i in range(n)]
     assert all(r["status"] == "ok" for r in rows)
     assert not (tmp_path / "out.csv.partial").exists() and not progress.exists()
+
+
+def test_resume_refuses_a_model_folder_whose_weights_changed(tmp_path: Path) -> None:
+    model = save_folder(tmp_path / "model")
+    write_table(tmp_path / "in.csv", [{"id": str(i), "text": t} for i, t in enumerate(sentences(3000, seed=5))])
+    out, progress = tmp_path / "out.csv", tmp_path / "out.csv.progress.json"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    child = subprocess.Popen(_cli(model, tmp_path / "in.csv", out), env=env, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and child.poll() is None and not progress.exists():
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert progress.exists(), f"no partial run to resume: {child.stderr.read()!r}"  # type: ignore[union-attr]
+    weights = next(model.glob("*.safetensors"))  # new weights at the same path: the last parameters change
+    weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)
+    done = subprocess.run(_cli(model, tmp_path / "in.csv", out, "--resume"), env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 2
+    assert "model.weights_sha256 changed" in done.stderr and "--overwrite" in done.stderr
