@@ -26,7 +26,7 @@ import numpy as np
 
 from ingest.errors import KnowledgeBaseError
 from ingest.heap import release_free_memory
-from ingest.shapes import bucket_length, canonical_batches, pad_features
+from ingest.shapes import bucket_length, canonical_batches, pad_features, rows_for
 from llmcommon.cpu import cpu_has_bf16
 from llmcommon.models import E5_ALIASES, e5_small_path, minilm_path
 from llmcommon.quiet import quiet_loading
@@ -76,7 +76,8 @@ class Embedder(ABC):
         for padded, batch in self._plan(self._lengths(texts), batch_size, role):
             batch_texts = [texts[i] for i in batch]
             if padded:
-                vectors = np.asarray(self._embed_shaped(batch_texts, batch_size, padded), dtype=np.float32)
+                rows = rows_for(padded, batch_size)
+                vectors = np.asarray(self._embed_shaped(batch_texts, rows, padded), dtype=np.float32)
             else:
                 vectors = np.asarray(self._embed_batch(batch_texts), dtype=np.float32)
             if vectors.shape != (len(batch), self.dimension):

@@ -15,6 +15,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 BUCKET_TOKENS = 32  # padded lengths are multiples of this (capped at the window): at most 31 pad tokens a text
+# Rows of a batch are capped so that rows x padded length stays within this: attention activations grow with
+# the square of the length. e5-small, 300 SciFact abstracts: peak RSS 1.87 GB with 32 rows of 512 tokens, 1.64 GB
+# capped at 8,192 tokens, 1.54 GB at 4,096. The cap depends on the bucket only, so shapes stay fixed.
+BATCH_TOKENS = 4096
+
+
+def rows_for(bucket: int, batch_size: int) -> int:
+    """The rows of every batch of this bucket (its padded length in tokens)."""
+    return max(1, min(batch_size, BATCH_TOKENS // max(bucket, 1)))
 
 
 def bucket_length(tokens: int, window: int) -> int:
@@ -25,12 +34,13 @@ def bucket_length(tokens: int, window: int) -> int:
 def canonical_batches(
     lengths: Sequence[int], batch_size: int, bucket: Callable[[int], int]
 ) -> list[tuple[int, list[int]]]:
-    """(bucket, indices) batches: indices by length, never two buckets in one batch, at most `batch_size` each."""
+    """(bucket, indices) batches: indices by length, never two buckets in one batch, at most
+    `rows_for(bucket, batch_size)` each."""
     order = sorted(range(len(lengths)), key=lambda i: (bucket(lengths[i]), lengths[i], i))
     batches: list[tuple[int, list[int]]] = []
     for index in order:
         key = bucket(lengths[index])
-        if not batches or batches[-1][0] != key or len(batches[-1][1]) == batch_size:
+        if not batches or batches[-1][0] != key or len(batches[-1][1]) == rows_for(key, batch_size):
             batches.append((key, []))
         batches[-1][1].append(index)
     return batches

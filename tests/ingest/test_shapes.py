@@ -38,3 +38,13 @@ def test_minilm_passage_vector_is_the_same_whatever_shares_its_batch() -> None:
     alone = embedder.embed(texts[:1])[0]
     for partners in (texts[1:8], texts[5:40], texts[20:23]):
         assert np.array_equal(embedder.embed([texts[0], *partners])[0], alone)
+
+
+def test_long_texts_go_in_fewer_rows_so_a_batch_stays_within_the_token_budget() -> None:
+    from ingest.shapes import BATCH_TOKENS, canonical_batches, rows_for
+
+    lengths = [500] * 40 + [20] * 40  # one bucket of 512 tokens, one of 32
+    batches = canonical_batches(lengths, 32, lambda n: 512 if n > 256 else 32)
+    long_rows = [len(ix) for bucket, ix in batches if bucket == 512]
+    assert max(long_rows) == rows_for(512, 32) == BATCH_TOKENS // 512 and sum(long_rows) == 40
+    assert [len(ix) for bucket, ix in batches if bucket == 32] == [32, 8]  # short texts keep the full batch
