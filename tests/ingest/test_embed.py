@@ -56,5 +56,6 @@ def test_minilm_precisions_agree_and_order_is_kept() -> None:
     single = exact.embed([TEXTS[3]])[0]
     assert float(a[3] @ single) > 0.9999
     # the sort key is the token count, not characters: Chinese packs more tokens per character
-    lengths = exact._lengths(TEXTS)
-    assert lengths[1] < lengths[0] and lengths[4] == 0
+    lengths = exact._lengths(TEXTS)  # special tokens included ([CLS] ... [SEP]): what the model sees
+    specials = exact.tokenizer.num_special_tokens_to_add()
+    assert lengths[1] < lengths[0] and lengths[4] == specials == 2
