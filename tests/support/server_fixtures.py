@@ -63,6 +63,23 @@ def build_hash_kb(home: Path, name: str = "handbook", docs: dict[str, str] | Non
     return kb
 
 
+@contextmanager
+def extractive_server(home: Path) -> Iterator[str]:
+    """A keyed server (API_KEY) with the extractive generator over a hash-embedder `handbook` knowledge base under
+    `home`: what the official-client tests point their SDKs at. Yields the base URL."""
+    from pydantic import SecretStr
+
+    from llmapp.generate import ExtractiveGenerator
+    from llmapp.server import ServerSettings, create_app
+    from llmapp.settings import Settings
+
+    home.mkdir(parents=True, exist_ok=True)
+    build_hash_kb(home)
+    app = create_app(Settings(home=home), ServerSettings(api_key=SecretStr(API_KEY)), generator=ExtractiveGenerator())
+    with running(app) as url:
+        yield url
+
+
 def sse_events(response: httpx.Response) -> list[Any]:
     """Parse an SSE stream as an OpenAI client does: `data: ...` lines, up to `data: [DONE]`."""
     events: list[Any] = []

@@ -8,12 +8,8 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from pydantic import SecretStr
 
-from llmapp.generate import ExtractiveGenerator
-from llmapp.server import ServerSettings, create_app
-from llmapp.settings import Settings
-from tests.support.server_fixtures import API_KEY, build_hash_kb, running
+from tests.support.server_fixtures import API_KEY, extractive_server
 
 langchain_openai = pytest.importorskip("langchain_openai")
 
@@ -22,11 +18,7 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    home = tmp_path_factory.mktemp("langchain") / "home"
-    home.mkdir()
-    build_hash_kb(home)
-    app = create_app(Settings(home=home), ServerSettings(api_key=SecretStr(API_KEY)), generator=ExtractiveGenerator())
-    with running(app) as url:
+    with extractive_server(tmp_path_factory.mktemp("langchain") / "home") as url:
         yield url + "/v1"
 
 

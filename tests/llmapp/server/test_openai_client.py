@@ -6,12 +6,8 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from pydantic import SecretStr
 
-from llmapp.generate import ExtractiveGenerator
-from llmapp.server import ServerSettings, create_app
-from llmapp.settings import Settings
-from tests.support.server_fixtures import API_KEY, build_hash_kb, running
+from tests.support.server_fixtures import API_KEY, extractive_server
 
 openai = pytest.importorskip("openai")
 
@@ -20,11 +16,7 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    home = tmp_path_factory.mktemp("openai") / "home"
-    home.mkdir()
-    build_hash_kb(home)
-    app = create_app(Settings(home=home), ServerSettings(api_key=SecretStr(API_KEY)), generator=ExtractiveGenerator())
-    with running(app) as url:
+    with extractive_server(tmp_path_factory.mktemp("openai") / "home") as url:
         yield openai.OpenAI(base_url=url + "/v1", api_key=API_KEY, max_retries=0)
 
 
