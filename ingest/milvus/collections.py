@@ -26,6 +26,9 @@ TEXT_BYTES = 65535  # Milvus's VARCHAR limit
 PATH_BYTES = 4096
 SCAN_BATCH = 1000
 IN_BATCH = 1000  # values per `in [...]` expression
+# pymilvus pings every 10 s even on an idle channel; a gRPC server's default policy (one ping per 5 minutes
+# without calls) answers that with GOAWAY "too_many_pings", and the next call fails: ping only during calls.
+GRPC_OPTIONS = {"grpc.keepalive_time_ms": 60_000, "grpc.keepalive_permit_without_calls": 0}
 UNUSED = [0.0, 0.0]
 
 
@@ -42,7 +45,7 @@ def connect(location: MilvusLocation) -> Any:
     pymilvus = milvus_module()
     token = os.environ.get("LLMAPP_MILVUS_TOKEN", "")
     try:
-        return pymilvus.MilvusClient(uri=location.endpoint, token=token, timeout=30)
+        return pymilvus.MilvusClient(uri=location.endpoint, token=token, timeout=30, grpc_options=GRPC_OPTIONS)
     except pymilvus.MilvusException as exc:
         raise KnowledgeBaseError(f"cannot reach Milvus at {location.endpoint}: {exc}; is the server running "
                                  "(e.g. `milvus-lite server --data-dir D --port 19530`)?") from exc
