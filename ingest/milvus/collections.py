@@ -45,7 +45,9 @@ def connect(location: MilvusLocation) -> Any:
     pymilvus = milvus_module()
     token = os.environ.get("LLMAPP_MILVUS_TOKEN", "")
     try:
-        return pymilvus.MilvusClient(uri=location.endpoint, token=token, timeout=30, grpc_options=GRPC_OPTIONS)
+        # dedicated: a channel of its own, never a cached one that the server may have closed (GOAWAY)
+        return pymilvus.MilvusClient(uri=location.endpoint, token=token, timeout=30, grpc_options=GRPC_OPTIONS,
+                                     dedicated=True)
     except pymilvus.MilvusException as exc:
         raise KnowledgeBaseError(f"cannot reach Milvus at {location.endpoint}: {exc}; is the server running "
                                  "(e.g. `milvus-lite server --data-dir D --port 19530`)?") from exc

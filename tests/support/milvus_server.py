@@ -30,12 +30,17 @@ def free_port() -> int:
 def _wait_ready(process: subprocess.Popen[bytes], port: int, log: Path) -> None:
     from pymilvus import MilvusClient
 
+    from ingest.milvus.collections import GRPC_OPTIONS
+
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"milvus-lite exited with {process.returncode}: {log.read_text()[-2000:]}")
         try:
-            MilvusClient(uri=f"http://127.0.0.1:{port}", timeout=2).list_collections()
+            client = MilvusClient(uri=f"http://127.0.0.1:{port}", timeout=2, dedicated=True,
+                                  grpc_options=GRPC_OPTIONS)
+            client.list_collections()
+            client.close()  # an idle channel left open would ping the server into GOAWAY "too_many_pings"
             return
         except Exception:  # noqa: BLE001 - not listening yet
             time.sleep(0.2)
