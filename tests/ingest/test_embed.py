@@ -59,3 +59,27 @@ def test_minilm_precisions_agree_and_order_is_kept() -> None:
     lengths = exact._lengths(TEXTS)  # special tokens included ([CLS] ... [SEP]): what the model sees
     specials = exact.tokenizer.num_special_tokens_to_add()
     assert lengths[1] < lengths[0] and lengths[4] == specials == 2
+
+
+@pytest.mark.slow
+def test_linear_weights_stored_in_bfloat16_give_autocasts_vectors_bit_for_bit() -> None:
+    import torch
+
+    reduced = load_embedder("minilm", device="cpu", precision="bfloat16")
+    vectors = np.stack([reduced.embed([text], role="query")[0] for text in TEXTS[:4]])  # one shape per text
+    linear = [module for module in reduced._load().modules() if isinstance(module, torch.nn.Linear)]
+    assert linear and all(module.weight.dtype == torch.bfloat16 for module in linear)
+    norms = [module for module in reduced._load().modules() if isinstance(module, torch.nn.LayerNorm)]
+    assert norms and all(module.weight.dtype == torch.float32 for module in norms)
+
+    exact = load_embedder("minilm", device="cpu", precision="float32")
+    model = exact._load()  # float32 weights, cast by autocast on every forward pass
+    assert all(module.weight.dtype == torch.float32 for module in model.modules()
+               if isinstance(module, torch.nn.Linear))
+    expected = []
+    for text in TEXTS[:4]:
+        features = model.preprocess([text])
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            expected.append(model.forward(features)["sentence_embedding"].float().numpy()[0])
+    expected_unit = np.stack(expected) / np.linalg.norm(np.stack(expected), axis=1, keepdims=True)
+    np.testing.assert_array_equal(vectors, expected_unit)
