@@ -83,6 +83,9 @@ class TrainSettings(_Section):
     # still sees the whole batch's in-batch negatives; memory is a mini-batch's, for ~25% more compute.
     mini_batch_size: int | None = Field(None, ge=1)
     bf16: Literal["auto"] | bool = "auto"
+    # how --nproc N processes share the work: ddp keeps a full model copy per process, fsdp shards the weights,
+    # gradients and optimizer state over them (for a model that does not fit one device); see docs/scale.md
+    distributed: Literal["ddp", "fsdp"] = "ddp"
     full_finetune_max_params: int = Field(400_000_000, ge=1)
 
 
@@ -108,6 +111,11 @@ class Job(_Section):
         steps = self.train
         if steps.early_stopping_patience and steps.eval_steps is None:
             raise ValueError("train.early_stopping_patience needs train.eval_steps (evaluate every N steps)")
+        if steps.distributed == "fsdp" and self.task == "embedding":
+            raise ValueError(
+                "train.distributed: fsdp is not available for the embedding task (its sentence-transformers "
+                "model is trained with cached gradients and merged in one piece when saved); use ddp"
+            )
         return self
 
 

@@ -1,4 +1,5 @@
-"""`llmapp finetune JOB.yaml --nproc N`: the same job on N processes (DDP) through torchrun.
+"""`llmapp finetune JOB.yaml --nproc N`: the same job on N processes (DDP, or FSDP with `train.distributed:
+fsdp`, see finetune/fsdp.py) through torchrun.
 
 Each process runs `python -m finetune run JOB.yaml`; accelerate (inside the Trainer) sets up the process group
 (gloo on CPU, NCCL on GPUs) and rank 0 alone writes the run folder. `train.batch_size` stays the job's global
@@ -42,10 +43,21 @@ def torchrun_command(job: Path, nproc: int, resume: bool) -> list[str]:
     return command + (["--resume"] if resume else [])
 
 
+def _check_job(job: Path, nproc: int) -> None:
+    """What the ranks would refuse, refused before N processes load the model."""
+    from finetune.config import load_job
+    from finetune.fsdp import check_device, check_processes
+
+    loaded = load_job(job)
+    check_processes(loaded, nproc)
+    check_device(loaded)
+
+
 def launch(job: Path, nproc: int, resume: bool = False) -> None:
     """Trains `job` on `nproc` processes; raises with the way forward when a process fails."""
     if nproc < 1:
         raise JobConfigError(f"--nproc must be at least 1, got {nproc}")
+    _check_job(job, nproc)
     env = dict(os.environ)
     # torch would start one thread per core in every process: N processes would oversubscribe the CPUs
     env.setdefault("OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // nproc)))

@@ -17,6 +17,8 @@ from finetune import rundir
 from finetune.config import Job, job_as_dict, parse_job
 from finetune.data import UNKNOWN_WARNING, Loaded, load_records, split_records
 from finetune.errors import JobConfigError, RunFolderError
+from finetune.fsdp import check_processes, gathered_model
+from finetune.launch import world_size
 from finetune.models import folder_sha256, resolve_base_model
 from finetune.runs import RunManifest
 from finetune.tasks import get_task
@@ -177,6 +179,7 @@ def run_job(job: Job, resume: bool = False, callbacks: list[Any] | None = None) 
     base = resolve_base_model(job.base_model)
     run_dir = job.output_dir
     main = is_main_process()
+    check_processes(job, world_size())
     _guard_run_dir(job, run_dir, resume)
     splits = load_splits(job, task)
     inputs = _inputs(job, base, splits)
@@ -193,18 +196,19 @@ def run_job(job: Job, resume: bool = False, callbacks: list[Any] | None = None) 
         rundir.write_json(run_dir / rundir.DATA_REPORT, report)
         rundir.write_json(run_dir / rundir.MANIFEST, _manifest(job, inputs, "training"))
     trainer, summary = train(job, prepared, run_dir, resume, callbacks or [])
+    model = gathered_model(job, trainer)  # under FSDP a collective: every rank gathers, rank 0 keeps the weights
     if not main:
         return RunResult(run_dir, {}, summary, report)
-    return RunResult(run_dir, _finish(job, task, prepared, trainer, splits, inputs, summary), summary, report)
+    metrics = _finish(job, task, prepared, trainer, model, splits, inputs, summary)
+    return RunResult(run_dir, metrics, summary, report)
 
 
 def _finish(
-    job: Job, task: Task, prepared: Any, trainer: Any, splits: Splits, inputs: dict[str, Any],
+    job: Job, task: Task, prepared: Any, trainer: Any, model: Any, splits: Splits, inputs: dict[str, Any],
     summary: dict[str, Any],
 ) -> dict[str, Any]:
     """Saves the model, reloads it from the run folder and measures it: metrics describe what was saved."""
     run_dir = job.output_dir
-    model = trainer.accelerator.unwrap_model(trainer.model)
     task.save(prepared, model, run_dir)
     rundir.write_json(run_dir / "probe.json", {"inputs": prepared.probe})
     manifest = _manifest(job, inputs, "finished")

@@ -14,6 +14,7 @@ from typing import Any
 from finetune import rundir
 from finetune.config import Job
 from finetune.errors import RunFolderError
+from finetune.fsdp import check_sharded, fsdp_options, is_fsdp
 from finetune.launch import per_device_batch, world_size
 from finetune.tasks.base import Prepared
 from llmcommon.cpu import cpu_has_bf16
@@ -90,6 +91,8 @@ def training_arguments(job: Job, prepared: Prepared, run_dir: Path) -> Any:
         "dataloader_num_workers": 0,
     }
     options.update(prepared.extra.get("training_arguments", {}))
+    if is_fsdp(job):
+        options.update(fsdp_options(job))
     if prepared.seq2seq:
         options.update(predict_with_generate=True, generation_max_length=t.max_target_length)
         return Seq2SeqTrainingArguments(**options)
@@ -129,7 +132,7 @@ def describe_checkpoint(checkpoint: Path) -> dict[str, Any]:
     state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
     files = {p.name for p in checkpoint.iterdir()}
     restored = {
-        "optimizer": "optimizer.pt" in files,
+        "optimizer": bool({"optimizer.pt", "optimizer.bin"} & files),  # .bin: an FSDP checkpoint
         "scheduler": "scheduler.pt" in files,
         "rng": any(name.startswith("rng_state") for name in files),
         "data_position": True,  # the Trainer skips the batches already seen in the interrupted epoch
@@ -162,6 +165,7 @@ def train(
             ", ".join(k for k, v in resumed["restored"].items() if v),
         )
     trainer = build_trainer(job, prepared, run_dir, callbacks)
+    check_sharded(job, trainer)
     if prepared.extra.get("eval_before") and not resumed:
         before = trainer.evaluate()
         prepared.extra["eval_loss_before"] = before.get("eval_loss")

@@ -31,6 +31,21 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def steady_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny BERT without dropout: runs that see the same batches compute the same gradients (the
+    multi-process tests compare a DDP / FSDP run with a 1-process one)."""
+    from transformers import BertConfig, BertModel
+
+    folder = tmp_path_factory.mktemp("steady-bert")
+    wordpiece_tokenizer(folder)
+    config = BertConfig(vocab_size=300, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128, hidden_dropout_prob=0.0,
+                        attention_probs_dropout_prob=0.0, classifier_dropout=0.0)
+    BertModel(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
 def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from transformers import LlamaConfig, LlamaForCausalLM
 

@@ -20,7 +20,7 @@ import yaml
 
 from finetune.config import load_job
 from finetune.runner import run_job
-from tests.support.finetune_data import job_dict, wordpiece_tokenizer
+from tests.support.finetune_data import job_dict
 
 TOLERANCE = 1e-3  # absolute, on every float metric (accuracy, macro F1, eval loss, train loss)
 REPO = Path(__file__).resolve().parents[2]
@@ -41,19 +41,6 @@ class HangAfterFirstSave(TrainerCallback):
 
 run_job(load_job(Path(sys.argv[1])), callbacks=[HangAfterFirstSave()])
 """
-
-
-@pytest.fixture(scope="module")
-def steady_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from transformers import BertConfig, BertModel
-
-    folder = tmp_path_factory.mktemp("steady-bert")
-    wordpiece_tokenizer(folder)
-    config = BertConfig(vocab_size=300, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128, hidden_dropout_prob=0.0,
-                        attention_probs_dropout_prob=0.0, classifier_dropout=0.0)
-    BertModel(config).save_pretrained(folder)
-    return folder
 
 
 def _job(folder: Path, base: Path, files: tuple[Path, Path]) -> Path:
