@@ -34,7 +34,7 @@ def fsdp_options(job: Job) -> dict[str, Any]:
     config = {
         "version": 2,
         "reshard_after_forward": True,  # full shard: weights are gathered per layer for forward and backward
-        "state_dict_type": "FULL_STATE_DICT",  # checkpoints llmapp (and --resume on another N) can read
+        "state_dict_type": "FULL_STATE_DICT",  # one gathered file per checkpoint, not a file per rank
         # FSDP's own activation checkpointing: the Trainer's would all-gather each layer once more in backward
         "activation_checkpointing": job.train.gradient_checkpointing,
     }

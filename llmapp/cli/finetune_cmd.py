@@ -45,8 +45,8 @@ def run(
     job: Path = typer.Argument(..., exists=True, dir_okay=False, help="the job YAML"),
     resume: bool = typer.Option(False, "--resume", help="continue from the run's last checkpoint"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
-    nproc: int = typer.Option(1, "--nproc", min=1, help="processes (DDP through torchrun: gloo on CPU, one per GPU); "
-                              "train.batch_size stays the global batch"),
+    nproc: int = typer.Option(1, "--nproc", min=1, help="processes (DDP through torchrun: gloo on CPU, one per GPU; "
+                              "FSDP on GPUs with train.distributed: fsdp); train.batch_size stays the global batch"),
 ) -> None:
     """Train a job and write its run folder."""
     from finetune.config import load_job
