@@ -8,7 +8,11 @@ parameter, so FSDP1's `use_orig_params` does not apply.
 Where it runs: accelerate 1.15 shards only on GPU-class devices (CUDA, XPU, NPU, HPU, ...). On CPU it drops the
 FSDP plugin without a word and trains with plain DDP (accelerate/state.py enables FSDP only for the MULTI_GPU
 family of distributed types), so a CPU run is refused here rather than silently being a DDP run. PyTorch's FSDP2
-itself runs on CPU with gloo; the gather-and-save path below is tested that way (tests/finetune/test_fsdp.py).
+itself runs on CPU with gloo: tests/finetune/test_fsdp.py lifts that one gate in its ranks and runs the Trainer's
+real FSDP2 path there (metrics of a 1-process run, resume after kill -9 of a rank, export of the result).
+
+Two limits of accelerate's FSDP2 handled here, on any device: `shard_units` (BERT-family models) and no
+`evaluate()` before training (finetune/training.py).
 
 Saving: the Trainer's checkpoints are gathered full state dicts (FULL_STATE_DICT, one file on rank 0), so
 `--resume` reads them like DDP ones. The result folder is written from the full weights gathered from the shards
@@ -29,16 +33,34 @@ def is_fsdp(job: Job) -> bool:
     return job.train.distributed == "fsdp"
 
 
-def fsdp_options(job: Job) -> dict[str, Any]:
-    """The TrainingArguments that turn FSDP2 on (transformers 5: `fsdp=True` plus `fsdp_config`)."""
-    config = {
+def fsdp_options(job: Job, model: Any) -> dict[str, Any]:
+    """The TrainingArguments that turn FSDP2 on for `model` (transformers 5: `fsdp=True` plus `fsdp_config`)."""
+    config: dict[str, Any] = {
         "version": 2,
         "reshard_after_forward": True,  # full shard: weights are gathered per layer for forward and backward
         "state_dict_type": "FULL_STATE_DICT",  # one gathered file per checkpoint, not a file per rank
         # FSDP's own activation checkpointing: the Trainer's would all-gather each layer once more in backward
         "activation_checkpointing": job.train.gradient_checkpointing,
     }
+    layers = shard_units(model)
+    if layers is not None:
+        config["transformer_layer_cls_to_wrap"] = layers
     return {"fsdp": True, "fsdp_config": config, "activation_checkpointing": False}
+
+
+def shard_units(model: Any) -> list[str] | None:
+    """The model's own shard units (its `_no_split_modules`) less any that holds the input embeddings; None when
+    none does. accelerate 1.15 shards the input embeddings as a unit of their own after the layers and fails
+    (`Invariant encountered: value was None`) when a unit already holds them, as `BertEmbeddings` does in every
+    BERT-family model (MiniLM included); a Llama's units are its decoder layers only and are kept as they are."""
+    names = list(getattr(model, "_no_split_modules", None) or [])
+    embeddings = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    path = next((name for name, module in model.named_modules() if module is embeddings), None)
+    if not names or path is None:
+        return None
+    holders = {type(module).__name__ for name, module in model.named_modules() if path.startswith(f"{name}.")}
+    kept = [name for name in names if name not in holders]
+    return kept if kept != names else None
 
 
 def check_processes(job: Job, processes: int) -> None:

@@ -92,7 +92,7 @@ def training_arguments(job: Job, prepared: Prepared, run_dir: Path) -> Any:
     }
     options.update(prepared.extra.get("training_arguments", {}))
     if is_fsdp(job):
-        options.update(fsdp_options(job))
+        options.update(fsdp_options(job, prepared.model))
     if prepared.seq2seq:
         options.update(predict_with_generate=True, generation_max_length=t.max_target_length)
         return Seq2SeqTrainingArguments(**options)
@@ -166,7 +166,8 @@ def train(
         )
     trainer = build_trainer(job, prepared, run_dir, callbacks)
     check_sharded(job, trainer)
-    if prepared.extra.get("eval_before") and not resumed:
+    # accelerate's FSDP2 shards the model together with the optimizer, inside train(): no evaluate() before it
+    if prepared.extra.get("eval_before") and not resumed and not is_fsdp(job):
         before = trainer.evaluate()
         prepared.extra["eval_loss_before"] = before.get("eval_loss")
         progress_logger.info("validation loss before training: %.4f", before.get("eval_loss", float("nan")))

@@ -1,83 +1,69 @@
-"""`train.distributed: fsdp`: the job setting, the arguments the Trainer gets, the refusals, and the save path.
+"""`train.distributed: fsdp`: the job setting, the arguments the Trainer gets, the refusals, and whole FSDP runs.
 
-accelerate 1.15 shards only on GPU-class devices (on CPU it drops the FSDP plugin and trains plain DDP), so a
-whole FSDP Trainer run cannot happen on this CPU-only machine; `test_ranks_refuse_when_accelerate_does_not_shard`
-pins that behaviour. PyTorch's FSDP2 itself runs on CPU with gloo: `test_gathered_adapter_is_an_ordinary_one`
-shards the job's LoRA model the way accelerate does (each BertLayer and LoRA layer, then the root) on two gloo
-processes, trains a step, and checks that the folder `Gathered` saves holds the weights an unsharded model
-reaches and that eval and export --merge read it like any run.
+accelerate 1.15 shards only on GPU-class devices: on CPU it leaves the FSDP plugin out and trains plain DDP, so
+llmapp refuses FSDP there (`test_ranks_refuse_when_accelerate_does_not_shard` pins that). To still run the
+Trainer's real FSDP2 path on this CPU-only machine (accelerate's `fully_shard` wrapping, FULL_STATE_DICT
+checkpoints and their loading on resume, llmapp's gather before saving), the ranks of the run tests start with
+FSDP_ON_CPU, which lifts that one device gate; PyTorch's FSDP2 itself runs on CPU with gloo. The runs then match
+a 1-process run within the DDP test's TOLERANCE, and resume after kill -9 of one rank.
 """
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from finetune.config import load_job, parse_job
 from finetune.errors import JobConfigError
-from finetune.fsdp import check_device, check_processes, fsdp_options
+from finetune.fsdp import check_device, check_processes, fsdp_options, shard_units
 from finetune.launch import launch
-from finetune.runner import evaluate_run, export_run, run_job
-from tests.finetune.test_launch import _env
+from finetune.runner import RunResult, export_run, run_job, run_result
+from finetune.training import describe_checkpoint
+from tests.finetune.test_launch import HANGING_RANK, TOLERANCE, _env, _floats, _job, kill_rank1_after_first_save
 from tests.support.finetune_data import job_dict
 
-# Each rank: the job's prepared model, one SGD step unsharded (rank 0 saves it to OUT/plain), then the same
-# step on the FSDP2-sharded model, gathered and saved by rank 0 to OUT/sharded.
-SHARDED_RANK = """
-import copy, sys
+# Test only: after accelerate built its state without FSDP (CPU), put the FSDP plugin back, in the state and in
+# the process state it re-reads, as it does on GPUs.
+FSDP_ON_CPU = """
+import sys
+from accelerate.state import AcceleratorState, PartialState
+from accelerate.utils import DistributedType
+
+build_state = AcceleratorState.__init__
+
+def build_state_sharding_on_cpu(self, *args, fsdp_plugin=None, **kwargs):
+    build_state(self, *args, fsdp_plugin=fsdp_plugin, **kwargs)
+    if fsdp_plugin is not None and self.distributed_type == DistributedType.MULTI_CPU:
+        self.distributed_type = PartialState._shared_state["distributed_type"] = DistributedType.FSDP
+        self.fsdp_plugin = fsdp_plugin
+
+AcceleratorState.__init__ = build_state_sharding_on_cpu
+"""
+FSDP_RANK = FSDP_ON_CPU + """
 from pathlib import Path
-import torch, torch.distributed as dist
-from peft.tuners.lora import LoraLayer
-from torch.distributed.fsdp import fully_shard
-from transformers import set_seed
-from finetune.fsdp import Gathered, full_state_dict
-from finetune.models import resolve_base_model
-from finetune.runner import load_splits, recorded_job
-from finetune.tasks import get_task
-
-job, out = recorded_job(Path(sys.argv[1])), Path(sys.argv[2])
-task = get_task(job.task)
-splits = load_splits(job, task)
-set_seed(job.train.seed)
-prepared = task.prepare(job, resolve_base_model(job.base_model), splits.train_records, splits.validation_records)
-batch = prepared.collator([prepared.train[i] for i in range(8)])
-
-def train_step(model):
-    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=2.0)
-    model(**batch).loss.backward()
-    optimizer.step()
-
-dist.init_process_group("gloo")
-plain = copy.deepcopy(prepared.model)
-train_step(plain)
-if dist.get_rank() == 0:
-    task.save(prepared, plain, out / "plain")
-model = prepared.model
-for module in reversed(list(model.modules())):  # children first, as accelerate's fsdp2_prepare_model wraps
-    if isinstance(module, LoraLayer) or type(module).__name__ == "BertLayer":
-        fully_shard(module)
-fully_shard(model)
-assert type(next(p for p in model.parameters() if p.requires_grad)).__name__ == "DTensor"
-train_step(model)
-gathered = Gathered(model, full_state_dict(model))
-if dist.get_rank() == 0:
-    task.save(prepared, gathered, out / "sharded")
-dist.destroy_process_group()
+from finetune.config import load_job
+from finetune.runner import run_job
+run_job(load_job(Path(sys.argv[1])), resume="--resume" in sys.argv[2:])
 """
 
 
-def _fsdp_job(folder: Path, base: Path, files: tuple[Path, Path], **train: Any) -> Path:
-    raw = job_dict("classification", base, *files, folder / "run", max_steps=2, save_steps=2, **train)
-    raw["train"]["distributed"] = "fsdp"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "job.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
-    return folder / "job.yaml"
+def _torchrun(script: str, *args: str) -> None:
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "--no-python", sys.executable, "-c", script, *args]
+    done = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def fsdp_run(steady_bert: Path, sentiment_files: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+             ) -> RunResult:
+    job = _job(tmp_path_factory.mktemp("fsdp"), steady_bert, sentiment_files, distributed="fsdp")
+    _torchrun(FSDP_RANK, str(job))
+    return run_result(load_job(job).output_dir)
 
 
 def _raw(tmp_path: Path, task: str = "classification", distributed: str = "fsdp") -> dict[str, Any]:
@@ -99,11 +85,12 @@ def test_embedding_task_refuses_fsdp(tmp_path: Path) -> None:
 
 
 def test_trainer_arguments_turn_on_fsdp2(tmp_path: Path) -> None:
+    import torch
     from accelerate.utils import FullyShardedDataParallelPlugin
     from transformers import TrainingArguments
 
     job = parse_job(_raw(tmp_path), tmp_path)
-    args = TrainingArguments(output_dir=str(tmp_path / "out"), **fsdp_options(job))
+    args = TrainingArguments(output_dir=str(tmp_path / "out"), **fsdp_options(job, torch.nn.Linear(2, 2)))
     assert args.fsdp_plugin_args == {
         "fsdp_version": 2, "auto_wrap_policy": "TRANSFORMER_BASED_WRAP", "cpu_ram_efficient_loading": False,
         "state_dict_type": "FULL_STATE_DICT", "activation_checkpointing": False, "reshard_after_forward": True,
@@ -113,17 +100,30 @@ def test_trainer_arguments_turn_on_fsdp2(tmp_path: Path) -> None:
 
 
 def test_gradient_checkpointing_becomes_fsdp_activation_checkpointing(tmp_path: Path) -> None:
+    import torch
     from transformers import TrainingArguments
 
     raw = _raw(tmp_path)
     raw["train"]["gradient_checkpointing"] = True
-    args = TrainingArguments(output_dir=str(tmp_path / "out"), **fsdp_options(parse_job(raw, tmp_path)))
+    args = TrainingArguments(output_dir=str(tmp_path / "out"),
+                             **fsdp_options(parse_job(raw, tmp_path), torch.nn.Linear(2, 2)))
     # the Trainer refuses both at once; FSDP's own avoids a second all-gather per layer in backward
     assert args.fsdp_plugin_args["activation_checkpointing"] is True and args.activation_checkpointing is False
 
 
+def test_shard_units_leave_out_the_one_holding_the_input_embeddings(steady_bert: Path, tiny_llama: Path) -> None:
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    bert = get_peft_model(AutoModelForSequenceClassification.from_pretrained(steady_bert, num_labels=2),
+                          LoraConfig(r=2, target_modules=["query", "value"]))
+    assert set(bert._no_split_modules) == {"BertEmbeddings", "BertLayer"}
+    assert shard_units(bert) == ["BertLayer"]
+    assert shard_units(AutoModelForCausalLM.from_pretrained(tiny_llama)) is None  # LlamaDecoderLayer: kept
+
+
 def test_one_process_is_refused(steady_bert: Path, sentiment_files: tuple[Path, Path], tmp_path: Path) -> None:
-    job = load_job(_fsdp_job(tmp_path, steady_bert, sentiment_files))
+    job = load_job(_job(tmp_path, steady_bert, sentiment_files, distributed="fsdp"))
     with pytest.raises(JobConfigError, match=r"has 1; run it with --nproc N \(N >= 2"):
         run_job(job)
     assert not job.output_dir.exists()  # refused before anything was loaded or written
@@ -134,7 +134,7 @@ def test_one_process_is_refused(steady_bert: Path, sentiment_files: tuple[Path, 
 def test_launch_on_cpu_is_refused_before_torchrun(
     steady_bert: Path, sentiment_files: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    job = _fsdp_job(tmp_path, steady_bert, sentiment_files)
+    job = _job(tmp_path, steady_bert, sentiment_files, distributed="fsdp")
     with pytest.raises(JobConfigError, match="fsdp needs GPUs .*set train.distributed: ddp"):
         launch(job, 2)
     with pytest.raises(JobConfigError, match="--nproc N"):
@@ -148,7 +148,7 @@ def test_ranks_refuse_when_accelerate_does_not_shard(
     steady_bert: Path, sentiment_files: tuple[Path, Path], tmp_path: Path
 ) -> None:
     """torchrun started by hand skips the launcher's check; on CPU accelerate would train DDP: each rank refuses."""
-    job = _fsdp_job(tmp_path, steady_bert, sentiment_files)
+    job = _job(tmp_path, steady_bert, sentiment_files, distributed="fsdp")
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                "-m", "finetune", "run", str(job)]
     done = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=300)
@@ -157,28 +157,34 @@ def test_ranks_refuse_when_accelerate_does_not_shard(
     assert not list((tmp_path / "run").glob("checkpoints/checkpoint-*"))  # refused before the first step
 
 
-def _tensors(folder: Path) -> dict[str, Any]:
-    from safetensors.torch import load_file
-
-    return load_file(folder / "adapter" / "adapter_model.safetensors")
+@pytest.mark.slow
+def test_fsdp_run_matches_one_process(
+    fsdp_run: RunResult, steady_bert: Path, sentiment_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    one = run_job(load_job(_job(tmp_path / "one", steady_bert, sentiment_files)))
+    assert fsdp_run.metrics["training"]["global_step"] == one.metrics["training"]["global_step"] == 6
+    mine, theirs = _floats(fsdp_run.metrics), _floats(one.metrics)
+    assert mine.keys() == theirs.keys() and len(mine) >= 3
+    for name, value in mine.items():
+        assert abs(value - theirs[name]) <= TOLERANCE, (name, value, theirs[name])
+    checkpoint = fsdp_run.run_dir / "checkpoints" / "checkpoint-6"
+    assert (checkpoint / "pytorch_model_fsdp.bin").is_file()  # the Trainer really sharded: an FSDP checkpoint
+    assert describe_checkpoint(checkpoint)["restored"]["optimizer"]
+    # the result folder is the ordinary one: the adapter merges and the merged model gives the adapter's outputs
+    assert export_run(fsdp_run.run_dir, tmp_path / "merged")["equivalent"] is True
 
 
 @pytest.mark.slow
-def test_gathered_adapter_is_an_ordinary_one(
-    steady_bert: Path, sentiment_files: tuple[Path, Path], tmp_path: Path
+def test_fsdp_resume_after_kill_of_one_rank(
+    fsdp_run: RunResult, steady_bert: Path, sentiment_files: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    raw = job_dict("classification", steady_bert, *sentiment_files, tmp_path / "run", max_steps=1)
-    (tmp_path / "job.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
-    run = run_job(load_job(tmp_path / "job.yaml")).run_dir  # a finished run folder to put the result into
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "--no-python", sys.executable, "-c", SHARDED_RANK, str(run), str(tmp_path / "saved")]
-    done = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    plain, sharded = _tensors(tmp_path / "saved" / "plain"), _tensors(tmp_path / "saved" / "sharded")
-    assert plain.keys() == sharded.keys() and any("classifier" in k for k in plain)  # the head is saved too
-    for name, weight in plain.items():
-        assert (weight - sharded[name]).abs().max().item() <= 1e-6, name
-    shutil.rmtree(run / "adapter")
-    shutil.copytree(tmp_path / "saved" / "sharded" / "adapter", run / "adapter")
-    assert export_run(run, tmp_path / "merged")["equivalent"] is True
-    assert evaluate_run(run, sentiment_files[1])["count"] == 24
+    job = _job(tmp_path, steady_bert, sentiment_files, distributed="fsdp")
+    kill_rank1_after_first_save(job, FSDP_ON_CPU + HANGING_RANK)
+    _torchrun(FSDP_RANK, str(job), "--resume")
+    training = run_result(load_job(job).output_dir).metrics["training"]
+    assert training["resumed"]["global_step"] == 2 and training["global_step"] == 6
+    assert training["resumed"]["restored"]["optimizer"]
+    resumed = run_result(load_job(job).output_dir).metrics
+    straight = _floats(fsdp_run.metrics, train_loss=False)
+    for name, value in _floats(resumed, train_loss=False).items():
+        assert abs(value - straight[name]) <= TOLERANCE, (name, value, straight[name])

@@ -43,8 +43,8 @@ run_job(load_job(Path(sys.argv[1])), callbacks=[HangAfterFirstSave()])
 """
 
 
-def _job(folder: Path, base: Path, files: tuple[Path, Path]) -> Path:
-    raw = job_dict("classification", base, *files, folder / "run", max_steps=6, save_steps=2, eval_steps=6)
+def _job(folder: Path, base: Path, files: tuple[Path, Path], **train: Any) -> Path:
+    raw = job_dict("classification", base, *files, folder / "run", max_steps=6, save_steps=2, eval_steps=6, **train)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "job.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
     return folder / "job.yaml"
@@ -59,6 +59,22 @@ def _cli(job: Path, *extra: str) -> dict[str, Any]:
     done = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def kill_rank1_after_first_save(job: Path, script: str) -> None:
+    """Runs `script` on 2 ranks (it must hang each rank after its first checkpoint, like HANGING_RANK) and
+    kill -9s rank 1 there; torchrun then stops rank 0 and fails."""
+    marker = job.parent / "saved"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "--no-python", sys.executable, "-c", script, str(job), str(marker)]
+    launcher = subprocess.Popen(command, env=_env(), stderr=subprocess.PIPE)
+    rank1 = Path(f"{marker}-1")
+    deadline = time.monotonic() + 300
+    while not rank1.exists() and launcher.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert rank1.exists(), launcher.stderr.read().decode()[-3000:] if launcher.poll() is not None else "timeout"  # type: ignore[union-attr]
+    os.kill(int(rank1.read_text()), signal.SIGKILL)
+    assert launcher.wait(timeout=120) != 0  # torchrun stops the other rank and fails
 
 
 def _floats(metrics: dict[str, Any], train_loss: bool = True) -> dict[str, float]:
@@ -92,17 +108,7 @@ def test_resume_after_kill_of_one_rank(
     two_process: dict[str, Any], steady_bert: Path, sentiment_files: tuple[Path, Path], tmp_path: Path
 ) -> None:
     job = _job(tmp_path, steady_bert, sentiment_files)
-    marker = tmp_path / "saved"
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "--no-python", sys.executable, "-c", HANGING_RANK, str(job), str(marker)]
-    launcher = subprocess.Popen(command, env=_env(), stderr=subprocess.PIPE)
-    rank1 = Path(f"{marker}-1")
-    deadline = time.monotonic() + 300
-    while not rank1.exists() and launcher.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert rank1.exists(), launcher.stderr.read().decode()[-3000:] if launcher.poll() is not None else "timeout"  # type: ignore[union-attr]
-    os.kill(int(rank1.read_text()), signal.SIGKILL)
-    assert launcher.wait(timeout=120) != 0  # torchrun stops the other rank and fails
+    kill_rank1_after_first_save(job, HANGING_RANK)
     resumed = _cli(job, "--resume")
     training = resumed["metrics"]["training"]
     assert training["resumed"]["global_step"] == 2 and training["global_step"] == 6
