@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from finetune.config import load_job, parse_job
 from finetune.errors import JobConfigError
@@ -23,8 +24,9 @@ from finetune.fsdp import check_device, check_processes, fsdp_options, shard_uni
 from finetune.launch import launch
 from finetune.runner import RunResult, export_run, run_job, run_result
 from finetune.training import describe_checkpoint
+from tests.finetune.tasks.test_generative import qa_rows
 from tests.finetune.test_launch import HANGING_RANK, TOLERANCE, _env, _floats, _job, kill_rank1_after_first_save
-from tests.support.finetune_data import job_dict
+from tests.support.finetune_data import job_dict, write_jsonl
 
 # Test only: after accelerate built its state without FSDP (CPU), put the FSDP plugin back, in the state and in
 # the process state it re-reads, as it does on GPUs.
@@ -188,3 +190,16 @@ def test_fsdp_resume_after_kill_of_one_rank(
     straight = _floats(fsdp_run.metrics, train_loss=False)
     for name, value in _floats(resumed, train_loss=False).items():
         assert abs(value - straight[name]) <= TOLERANCE, (name, value, straight[name])
+
+
+@pytest.mark.slow
+def test_fsdp_causal_run_skips_the_evaluation_before_training(tiny_llama: Path, tmp_path: Path) -> None:
+    """accelerate's FSDP2 shards the model with the optimizer inside train(): an evaluate() before it fails."""
+    train = write_jsonl(tmp_path / "train.jsonl", qa_rows())
+    raw = job_dict("causal", tiny_llama, train, None, tmp_path / "run", max_length=64, max_steps=2, save_steps=2)
+    raw["train"]["distributed"] = "fsdp"
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
+    _torchrun(FSDP_RANK, str(tmp_path / "job.yaml"))
+    metrics = run_result(tmp_path / "run").metrics
+    assert metrics["training"]["global_step"] == 2 and "eval_loss_before" not in metrics
+    assert metrics["loss"] > 0
