@@ -48,6 +48,24 @@ def ordered_labels(found: set[str]) -> list[str]:
     return sorted(found)
 
 
+def start_pooler_as_identity(model: Any, missing_keys: Any) -> bool:
+    """A checkpoint without pooler weights (sentence-transformers models such as the shipped e5-small) gets a
+    pooler that starts as tanh of the [CLS] state instead of a random projection of it, so the head learns from
+    the encoder's own features from the first step. True when the pooler was missing and is now the identity."""
+    import torch
+
+    pooler = getattr(getattr(model, getattr(model, "base_model_prefix", ""), None), "pooler", None)
+    dense = getattr(pooler, "dense", None)
+    if not isinstance(dense, torch.nn.Linear) or dense.in_features != dense.out_features:
+        return False
+    if not any(".pooler." in f".{key}" for key in missing_keys):
+        return False
+    with torch.no_grad():
+        torch.nn.init.eye_(dense.weight)
+        torch.nn.init.zeros_(dense.bias)
+    return True
+
+
 def _module_names(model: Any, suffixes: tuple[str, ...]) -> list[str]:
     names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
     return [suffix for suffix in suffixes if suffix in names]
@@ -92,9 +110,12 @@ class ClassificationTask:
         labels = job.data.labels or ordered_labels({e.label for e in train})
         label2id = {label: i for i, label in enumerate(labels)}
         tokenizer = AutoTokenizer.from_pretrained(base)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            base, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label2id
+        model, loading = AutoModelForSequenceClassification.from_pretrained(
+            base, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label2id,
+            output_loading_info=True,
         )
+        if start_pooler_as_identity(model, loading.get("missing_keys", ())):
+            logger.info("classification: %s has no trained pooler; it starts as the identity", base)
         if job.lora is not None:
             from peft import get_peft_model
 

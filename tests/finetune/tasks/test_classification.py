@@ -115,3 +115,29 @@ def test_loading_a_run_prints_no_bar_and_no_missing_head_report(classification_r
     assert done.returncode == 0, done.stderr
     assert "Loading weights" not in done.stderr and "MISSING" not in done.stderr, done.stderr
     assert "newly initialized" not in done.stderr, done.stderr
+
+
+def test_a_checkpoint_without_pooler_starts_its_pooler_as_the_identity(tiny_bert: Path, tmp_path: Path) -> None:
+    """e5-small (a sentence-transformers checkpoint) has no pooler: a random one slowed ChnSentiCorp's start."""
+    import shutil
+
+    import torch
+    from transformers import AutoModelForSequenceClassification, BertConfig, BertModel
+
+    from finetune.tasks.classification import start_pooler_as_identity
+
+    no_pooler = tmp_path / "no-pooler"
+    shutil.copytree(tiny_bert, no_pooler)
+    BertModel(BertConfig.from_pretrained(tiny_bert), add_pooling_layer=False).save_pretrained(no_pooler)
+    model, loading = AutoModelForSequenceClassification.from_pretrained(no_pooler, num_labels=2,
+                                                                        output_loading_info=True)
+    assert start_pooler_as_identity(model, loading["missing_keys"])
+    dense = model.bert.pooler.dense
+    torch.testing.assert_close(dense.weight, torch.eye(dense.in_features))
+    torch.testing.assert_close(dense.bias, torch.zeros(dense.out_features))
+
+    trained, loading = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2,
+                                                                          output_loading_info=True)
+    before = trained.bert.pooler.dense.weight.clone()
+    assert not start_pooler_as_identity(trained, loading["missing_keys"])  # a trained pooler is kept
+    torch.testing.assert_close(trained.bert.pooler.dense.weight, before)
