@@ -2,6 +2,10 @@
 pseudo-queries only, each phase's time and the peak RSS, in one run (so machine load affects both sides).
 
     .venv/bin/python -P bench/tune_scifact.py ../shared/eval/scifact --home /tmp/tune-bench [--embedder minilm]
+    .venv/bin/python -P bench/tune_scifact.py --squad ../shared/eval/cmrc2018/cmrc2018_trial.json --home /tmp/tune-cmrc
+
+--squad runs the same on a SQuAD-format file (CMRC 2018: contexts are the corpus, every question judged; issue
+16 asks for no hybrid regression there and the dense gain).
 
 The "before" figures (hybrid, dense, lexical) are also `llmapp eval retrieval --beir ... --split train --compare`
 on the same knowledge base: one ingest serves both.
@@ -25,7 +29,7 @@ from pathlib import Path
 from ingest.embed import SentenceTransformerEmbedder, load_embedder
 from ingest.pipeline import IngestOptions, ingest
 from ingest.store import KnowledgeBase, reembed
-from llmapp.eval_retrieval import evaluate, read_benchmark
+from llmapp.eval_retrieval import evaluate, read_benchmark, squad_to_beir
 from llmapp.retrieve import DenseRetriever, HybridRetriever, open_retriever
 from llmapp.retrieve.coverage import kb_coverage
 from llmapp.settings import Settings
@@ -39,7 +43,9 @@ def peak_rss_mb() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("beir", type=Path)
+    parser.add_argument("beir", type=Path, nargs="?", help="a BEIR folder (corpus.jsonl, queries.jsonl, qrels/)")
+    parser.add_argument("--squad", type=Path, help="instead of a BEIR folder: a SQuAD-format file (CMRC 2018)")
+    parser.add_argument("--split", default="train", help="the qrels split that judges (default train)")
     parser.add_argument("--home", type=Path, required=True)
     parser.add_argument("--embedder", default="e5-small", help="the default encoder of new knowledge bases")
     parser.add_argument("--sample", type=int, default=2000)
@@ -48,11 +54,15 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("llmapp.tune").setLevel(logging.INFO)
     settings = Settings(home=args.home)
-    kb = args.home / "scifact"
+    if args.squad:
+        args.beir, args.split = squad_to_beir(args.squad, args.home / "beir"), "test"
+    if args.beir is None:
+        parser.error("give a BEIR folder or --squad FILE")
+    kb = args.home / ("squad" if args.squad else "scifact")
     started = time.perf_counter()
     ingest(kb, [args.beir / "corpus.jsonl"], load_embedder(args.embedder), IngestOptions(progress=True))
     ingest_s = time.perf_counter() - started
-    bench = read_benchmark(args.beir / "queries.jsonl", args.beir / "qrels" / "train.tsv")
+    bench = read_benchmark(args.beir / "queries.jsonl", args.beir / "qrels" / f"{args.split}.tsv")
     before = {mode: evaluate(r.search_many, bench) for mode in ("hybrid", "dense", "lexical")
               for r in [open_retriever(settings, kb, mode=mode)]}
     options = TuneOptions(sample=args.sample, dry_run=True, train=TrainOptions(epochs=args.epochs))

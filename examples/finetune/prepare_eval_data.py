@@ -6,7 +6,8 @@
 to ~/llmapp-examples/data by default, where the example jobs read it (never into the repository).
 
 sst2_train.tsv: the first 2,000 rows of GLUE SST-2 train; sst2_val.tsv: its last 1,000 rows (disjoint), our
-validation split. chnsenticorp_train.tsv: the first 2,000 rows of ChnSentiCorp train; dev.tsv is used as is.
+validation split. chnsenticorp_train.tsv: the first 2,000 rows of ChnSentiCorp train (the SmolLM2 comparison);
+chnsenticorp_train_full.tsv: all 9,600 (the e5-small example); dev.tsv is used as is.
 kbqa_train.jsonl / kbqa_val.jsonl: 300 / 100 question-answer pairs from the CMRC 2018 trial set, each question
 asked with the passage it comes from (a window of 120 characters around the answer), as a retrieval chain
 would ask it: chat `messages` for the causal SFT job (kbqa-sft.yaml). Passages of the two files do not overlap.
@@ -38,6 +39,7 @@ def main() -> None:
     (args.out / "sst2_val.tsv").write_text(sst2[0] + "".join(sst2[-1000:]), encoding="utf-8")
     chn = (args.shared / "chnsenticorp" / "train.tsv").read_text(encoding="utf-8").splitlines(keepends=True)
     (args.out / "chnsenticorp_train.tsv").write_text("".join(chn[:2001]), encoding="utf-8")
+    (args.out / "chnsenticorp_train_full.tsv").write_text("".join(chn), encoding="utf-8")
     shutil.copyfile(args.shared / "chnsenticorp" / "dev.tsv", args.out / "chnsenticorp_dev.tsv")
     write_kbqa(args.shared / "cmrc2018" / "cmrc2018_trial.json", args.out)
 
