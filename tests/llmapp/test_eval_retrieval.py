@@ -18,6 +18,7 @@ from llmapp.eval_retrieval import (
     squad_to_beir,
 )
 from llmapp.hits import Hit
+from tests.support.retrieval_fixtures import write_tiny_beir
 
 
 def write_beir(folder: Path) -> Path:
@@ -108,15 +109,7 @@ def test_eval_retrieval_cli_on_a_beir_folder(tmp_path: Path) -> None:
 
     from llmapp.cli import app
 
-    folder = tmp_path / "beir"
-    (folder / "qrels").mkdir(parents=True)
-    corpus = [{"_id": "cats", "title": "Cats", "text": "Cats sleep all day and hunt mice at night."},
-              {"_id": "tea", "title": "龙井", "text": "龙井茶产于浙江杭州西湖一带，是中国十大名茶之一。"},
-              {"_id": "rail", "title": "Rail", "text": "The high speed railway links Beijing and Shanghai."}]
-    (folder / "corpus.jsonl").write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in corpus))
-    queries = [{"_id": "1", "text": "when do cats hunt mice"}, {"_id": "2", "text": "龙井茶产自哪里"}]
-    (folder / "queries.jsonl").write_text("".join(json.dumps(q, ensure_ascii=False) + "\n" for q in queries))
-    (folder / "qrels" / "dev.tsv").write_text("query-id\tcorpus-id\tscore\n1\tcats\t1\n2\ttea\t1\n")
+    folder = write_tiny_beir(tmp_path / "beir", queries=2)
     env = {"LLMAPP_HOME": str(tmp_path / "home"), "LLMAPP_EMBEDDER": "hash:64"}
     args = ["eval", "retrieval", "--beir", str(folder), "--split", "dev", "--compare", "--json"]
     first = CliRunner().invoke(app, args, env=env)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ingest.embed import Embedder, HashEmbedder
 from ingest.pipeline import IngestOptions, ingest
@@ -47,3 +48,29 @@ def build_kb(root: Path, docs: dict[str, str] | None = None, embedder: Embedder 
     options = IngestOptions(progress=False, chunk_tokens=chunk_tokens, chunk_overlap=0 if chunk_tokens else None)
     ingest(kb, [folder], embedder or HashEmbedder(64), options)
     return kb
+
+
+TINY_BEIR_CORPUS = [
+    {"_id": "cats", "title": "Cats", "text": "Cats sleep all day and hunt mice at night."},
+    {"_id": "tea", "title": "龙井", "text": "龙井茶产于浙江杭州西湖一带，是中国十大名茶之一。"},
+    {"_id": "rail", "title": "Rail", "text": "The high speed railway links Beijing and Shanghai."},
+]
+TINY_BEIR_QUERIES = [("1", "when do cats hunt mice", "cats"), ("2", "龙井茶产自哪里", "tea"),
+                     ("3", "railway to Shanghai", "rail")]
+
+
+def write_tiny_beir(folder: Path, queries: int = 3, split: str = "dev") -> Path:
+    """A three-document BEIR folder (English and Chinese) judged on its first `queries` queries."""
+    import json
+
+    (folder / "qrels").mkdir(parents=True)
+    chosen = TINY_BEIR_QUERIES[:queries]
+
+    def lines(rows: Any) -> str:
+        return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+
+    (folder / "corpus.jsonl").write_text(lines(TINY_BEIR_CORPUS), encoding="utf-8")
+    (folder / "queries.jsonl").write_text(lines({"_id": q, "text": t} for q, t, _ in chosen), encoding="utf-8")
+    qrels = "".join(f"{q}\t{doc}\t1\n" for q, _, doc in chosen)
+    (folder / "qrels" / f"{split}.tsv").write_text("query-id\tcorpus-id\tscore\n" + qrels, encoding="utf-8")
+    return folder
