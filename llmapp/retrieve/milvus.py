@@ -12,20 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from llmapp.retrieve.base import Reranker, Retriever, Scored, embed_queries
+from llmapp.retrieve.base import Retriever, Scored, embed_queries
+from llmapp.retrieve.dense import DenseRetriever
 from llmapp.retrieve.hybrid import _CANDIDATES, HybridRetriever, fuse
 
 
-class MilvusDenseRetriever(Retriever):
+class MilvusDenseRetriever(DenseRetriever):
     """Cosine similarity of the query's and the chunk's embeddings, in [-1, 1], searched by Milvus."""
-
-    mode = "dense"
-    score_range = "cosine similarity in [-1, 1]"
-
-    def __init__(self, snapshot: Any, embedder: Any, min_score: float | None = None,
-                 reranker: Reranker | None = None, rerank_top: int = 20) -> None:
-        super().__init__(snapshot, min_score, reranker, rerank_top)
-        self.embedder = embedder
 
     def _search(self, queries: list[str], n: int, allowed: np.ndarray | None) -> list[Scored]:
         found: list[Scored] = self.snapshot.dense_search(embed_queries(self.embedder, queries), n, allowed)
