@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -70,7 +71,10 @@ def phase(report: TuneReport, name: str) -> Iterator[None]:
 
 
 def held_out_document(document: tuple[str, str], share: float, seed: int) -> bool:
-    digest = hashlib.sha256(f"{seed}|{document[0]}|{document[1]}".encode()).digest()
+    """A seeded coin per document, keyed on the source's file name (not its folder), so the split, and with it
+    the run folder a re-run resumes, stays the same when the documents or the knowledge base move."""
+    name = re.split(r"[\\/]", document[0].rstrip("/\\"))[-1]
+    digest = hashlib.sha256(f"{seed}|{name}|{document[1]}".encode()).digest()
     return int.from_bytes(digest[:4], "big") / 2**32 < share
 
 
