@@ -10,6 +10,7 @@ declined because nothing relevant was retrieved.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import string
 import unicodedata
@@ -24,6 +25,7 @@ from llmapp.errors import ConfigError
 from llmapp.language import detect_language
 from llmcommon.cjk import has_ideographs, terms
 
+log = logging.getLogger(__name__)
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 
 
@@ -45,7 +47,8 @@ class Scored:
 
 
 def read_squad(path: Path, limit: int | None = None) -> list[QAItem]:
-    """Questions with at least one reference answer, in file order (the first `limit` of them)."""
+    """Questions with at least one reference answer, in file order (the first `limit` of them). A question
+    whose text is empty (CMRC 2018's trial set has two) cannot be asked: it is skipped with a warning naming it."""
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))["data"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -55,7 +58,9 @@ def read_squad(path: Path, limit: int | None = None) -> list[QAItem]:
         for paragraph in article.get("paragraphs", []):
             for qa in paragraph.get("qas", []):
                 answers = tuple(dict.fromkeys(a["text"] for a in qa.get("answers", []) if a.get("text")))
-                if answers:
+                if answers and not str(qa.get("question", "")).strip():
+                    log.warning("%s: question %s has no text; skipped", path, qa.get("id"))
+                elif answers:
                     items.append(QAItem(str(qa["id"]), qa["question"], answers, paragraph["context"]))
                 if limit is not None and len(items) >= limit:
                     return items

@@ -49,3 +49,16 @@ def test_summary_and_markers_not_counted(tmp_path: Path) -> None:
               score(items[1], _answer("知识库中没有找到相关内容。", "", answered=False))]
     assert summarise(scored) == {"n": 2, "exact_match": 0.5, "f1": 0.5, "citation_hit_rate": 0.5,
                                  "no_answer_rate": 0.5}
+
+
+def test_a_question_without_text_is_skipped_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """CMRC 2018's trial set has two questions whose text is empty; asking one aborted the whole evaluation."""
+    data = {"data": [{"title": "t", "paragraphs": [{"context": "红楼梦的作者是曹雪芹。", "qas": [
+        {"id": "TRIAL_1", "question": "", "answers": [{"text": "曹雪芹", "answer_start": 7}]},
+        {"id": "TRIAL_2", "question": "作者是谁？", "answers": [{"text": "曹雪芹", "answer_start": 7}]},
+    ]}]}]}
+    path = tmp_path / "squad.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    with caplog.at_level("WARNING"):
+        assert [i.id for i in read_squad(path)] == ["TRIAL_2"]
+    assert "TRIAL_1" in caplog.text and "skipped" in caplog.text
