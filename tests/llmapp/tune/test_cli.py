@@ -49,7 +49,7 @@ def test_kb_tune_killed_during_training_resumes_from_its_last_checkpoint(tiny_en
 
     kb = build_kb(tmp_path, {**ZH, **EN}, embedder=SentenceTransformerEmbedder(tiny_encoder))
     home = tmp_path / "home"
-    args = ["kb", "tune", str(kb), "--held-out", "0.3", "--batch-size", "4", "--epochs", "150", "--dry-run",
+    args = ["kb", "tune", str(kb), "--held-out", "0.3", "--batch-size", "4", "--epochs", "40", "--dry-run",
             "--json", "--quiet"]
     env = {**os.environ, "LLMAPP_HOME": str(home), "HF_HUB_OFFLINE": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
     first = subprocess.Popen([sys.executable, "-m", "llmapp", *args], env=env, stdout=subprocess.DEVNULL,
