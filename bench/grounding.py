@@ -72,13 +72,13 @@ def replay(drafts: list[dict[str, Any]], questions: dict[str, dict[str, Any]], e
     return rows
 
 
-def live(kb: str, backend: str | None, questions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def live(kb: str, backend: str | None, questions: list[dict[str, Any]], k: int) -> list[dict[str, Any]]:
     from llmapp.chains import QAChain
     from llmapp.generate import GeneratorConfig, open_generator
     from llmapp.retrieve import open_retriever
     from llmapp.settings import Settings
 
-    chain = QAChain(open_retriever(Settings(), kb), open_generator(GeneratorConfig(backend=backend)), k=3)
+    chain = QAChain(open_retriever(Settings(), kb), open_generator(GeneratorConfig(backend=backend)), k=k)
     rows = []
     for item in tqdm(questions, desc="answering", file=sys.stderr):
         *parts, answer = chain.run(item["question"])
@@ -111,6 +111,7 @@ def main() -> None:
     parser.add_argument("--kb", default="seed")
     parser.add_argument("--backend", help="default: the shipped SmolLM2")
     parser.add_argument("--drafts", nargs="*", type=Path, help="replay these bench/ground_drafts.py outputs")
+    parser.add_argument("-k", type=int, default=5, help="live only: passages per question (default 5, as `ask`)")
     parser.add_argument("--encoder", help="replay only: an embedder name for the support check (default: none)")
     args = parser.parse_args()
     questions = read_jsonl(QUESTIONS)
@@ -123,7 +124,7 @@ def main() -> None:
         drafts = [d for path in args.drafts for d in read_jsonl(path)]
         rows = replay(drafts, {q["question"]: q for q in questions}, encoder)
     else:
-        rows = live(args.kb, args.backend, questions)
+        rows = live(args.kb, args.backend, questions, args.k)
     print(json.dumps(report(rows), ensure_ascii=False, indent=2))
 
 

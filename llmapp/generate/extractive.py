@@ -92,7 +92,7 @@ class Pick:
 @dataclass
 class ExtractiveGenerator:
     max_sentences: int = 2
-    min_relative_score: float = 0.35  # a sentence must score this share of the best one to be kept
+    min_relative_score: float = 0.5  # a sentence must score this share of the best one to be kept
     context_window: int = 4096
     name: str = "extractive"
     model: str = "extractive"
@@ -130,18 +130,22 @@ class ExtractiveGenerator:
         similarity = self._similarity(question, [sentences[i].text for i in statements])
         scores = {i: _combine(lexical[i], similarity, rank, sentences[i], question)
                   for rank, i in enumerate(statements)}
-        chosen = self._choose(scores, sentences, detect_language(question))
+        chosen = self._choose(scores, sentences, detect_language(question), _passage_languages(sentences))
         best = max(scores.values()) or 1.0
         return [Pick(sentences[i].passage, sentences[i].text, scores[i] / best, bool(sentences[i].terms & wanted),
                      similarity[statements.index(i)] if similarity is not None else None) for i in chosen]
 
-    def _choose(self, scores: dict[int, float], sentences: list[_Sentence], language: Language) -> list[int]:
-        """Top sentences within `min_relative_score` of the best, the question's language first."""
+    def _choose(self, scores: dict[int, float], sentences: list[_Sentence], language: Language,
+                passage_languages: dict[int, Language]) -> list[int]:
+        """Top sentences within `min_relative_score` of the best, the question's language first: sentences in
+        it from passages written in it (an English line inside a Chinese article is mostly a caption, a
+        reference or a term, not the article's answer)."""
         best = max(scores.values())
         if best <= 0:  # nothing overlaps: the top passage's first statement is the safest thing to say
             return [min(scores, key=lambda i: (sentences[i].passage, i))]
         near = [i for i in scores if scores[i] >= self.min_relative_score * best]
-        same = [i for i in near if sentence_language(sentences[i].text) == language]
+        same = [i for i in near if sentence_language(sentences[i].text) == language
+                and passage_languages[sentences[i].passage] == language]
         pool = same if same and max(scores[i] for i in same) >= SAME_LANGUAGE_SHARE * best else near
         order = sorted(pool, key=lambda i: (-scores[i], sentences[i].passage, i))
         return sorted(order[: self.max_sentences])
@@ -152,6 +156,16 @@ class ExtractiveGenerator:
         vectors = np.asarray(self.encoder.embed([question, *texts]), dtype=np.float32)
         vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return np.clip(vectors[1:] @ vectors[0], 0.0, 1.0).tolist()  # type: ignore[no-any-return]
+
+
+def _passage_languages(sentences: list[_Sentence]) -> dict[int, Language]:
+    """Each passage's language, judged on its statements (its code and headings say little about it)."""
+    texts: dict[int, list[str]] = {}
+    for s in sentences:
+        texts.setdefault(s.passage, [])
+        if s.kind == "text":
+            texts[s.passage].append(s.text)
+    return {n: detect_language(" ".join(parts)) for n, parts in texts.items()}
 
 
 def _candidates(passages: list[str], want_code: bool) -> list[_Sentence]:

@@ -4,8 +4,9 @@ A passage is read line by line first: a short line without closing punctuation i
 "## Setup", "2. 核心概念与联系"), never an answer but a cue that the lines under it answer it; a line that looks
 like code (`def f(x):`, `x = torch.randn(1, 3)`) is code; page furniture and ads ("1,152次阅读", "扫码领取",
 "Subscribe now") are boilerplate. The remaining lines are split into sentences; a sentence with fewer than
-`MIN_TERMS` content terms is a fragment. Chinese lines are never glued to a heading above them, which is how
-"LoRA是什么LoRA模型,全称为..." used to become one "sentence".
+`MIN_TERMS` content terms is a fragment, one ending in a colon is a lead-in (a cue, like a heading), and a
+bibliography entry ("arXiv preprint arXiv:1408.5882") is boilerplate. Chinese lines are never glued to a
+heading above them, which is how "LoRA是什么LoRA模型,全称为..." used to become one "sentence".
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ MIN_TERMS = 2  # "No.", "1." and "缺点:" are fragments; "English and Chinese."
 _HEADING_CHARS = 32  # a line this short (characters) without closing punctuation is a heading
 _CLOSING = tuple("。！？；：.!?;:,，、）)”\"'")
 _CODE = re.compile(
-    r"^\s*(def |class |import |from \S+ import |return\b|print\(|for \S+ in |if .+:$|elif |else:|with .+:$|@\w+)"
+    r"^\s*(def |class |import |from \S+ import |return\b|print\(|for .+ in .+:$|while .+:$|if .+:$|elif |else:"
+    r"|try:$|except\b.*:$|with .+:$|@\w+)"
     r"|^\s*[\w.\[\]]+\s*[+\-*/]?=\s*[\w.\[\]'\"(]"
     r"|^\s*[})\]]+[;,]?\s*$|;\s*$|^\s*(#|//)\s*\w"
 )
@@ -36,7 +38,12 @@ _BOILERPLATE = re.compile(
 _ENDS_BLOCK = ("。", "！", "？", "；", ":", "：")  # a line ending so does not run on into the next
 _INNER_PUNCT = re.compile(r"[，、；]|[,;](?!\d)")  # "ReLU是一种激活函数,其输出为" runs on; "1,152" is not a pause
 _LIST_MARK = re.compile(r"^\s*(?:[-*•·]|\d{1,2}[.、)]|[（(]\d{1,2}[)）])\s*")
-_CODE_WORDS = re.compile(r"代码|示例|实现|怎么写|code|example|implement|snippet|function", re.IGNORECASE)
+# Asking for code: "function" or "example" alone do not ("What range does the Sigmoid function map to?").
+_CODE_WORDS = re.compile(r"代码|怎么写|写一个|code\b|snippet|implement|in python|in pytorch|write a", re.IGNORECASE)
+# A bibliography entry: "arXiv preprint arXiv:1408.5882", "(2015). Deep Learning. Nature, 521(7553), 436-444".
+# An author list: "Graves, A., & Mohamed, A.".
+_REFERENCE = re.compile(r"(?i:arxiv:\s*\d|\bpreprint\b|\bdoi\s*:)|\(\d{4}[a-z]?\)\.|\b\d+\(\d+\)\s*[,:]\s*\d+"
+                        r"|\b[A-Z][a-z]+,\s[A-Z]\.(?:,?\s*(?:&|and)?\s*[A-Z][a-z]+,\s[A-Z]\.)+")
 _TYPE_CUES: tuple[tuple[QuestionType, re.Pattern[str]], ...] = (
     ("time", re.compile(r"哪一?年|什么时候|何时|哪天|when\b|what year|which year", re.IGNORECASE)),
     ("number", re.compile(r"多少|几个|几种|多大|多长|how (many|much|long|large|big)", re.IGNORECASE)),
@@ -62,7 +69,7 @@ class Line:
 
 def classify_line(line: str) -> Kind:
     stripped = line.strip()
-    if _BOILERPLATE.search(stripped):
+    if _BOILERPLATE.search(stripped) or _REFERENCE.search(stripped):
         return "boilerplate"
     if _CODE.search(stripped):
         return "code"
@@ -92,12 +99,21 @@ def candidate_sentences(passage: str, want_code: bool = False) -> list[tuple[str
     out: list[tuple[str, Kind]] = []
     for line in passage_lines(passage):
         if line.kind == "text":
-            out.extend((_LIST_MARK.sub("", s), "text") for s in split_sentences(line.text))
+            texts = [_LIST_MARK.sub("", s) for s in split_sentences(line.text)]
+            out.extend((text, sentence_kind(text)) for text in texts)
         elif line.kind == "code" and want_code:
             out.append((line.text, "text"))
         else:
             out.append((line.text, line.kind))
     return out
+
+
+def sentence_kind(sentence: str) -> Kind:
+    """A sentence of a text line: a lead-in ending in a colon ("GNNs (Graph Neural Networks):", "常见方法有：") is a
+    cue for what follows, like a heading; a bibliography entry in running text is not an answer."""
+    if sentence.rstrip().endswith((":", "：")):
+        return "heading"
+    return "boilerplate" if _REFERENCE.search(sentence) else "text"
 
 
 def question_type(question: str) -> QuestionType:

@@ -84,3 +84,39 @@ def test_long_chinese_sentence_is_cut_to_the_budget_not_lost() -> None:
                "树干笔直，木材坚硬耐用，过去常被用来建造房屋。")
     text = "".join(ExtractiveGenerator().answer("纽西兰鸡毛松有多高？", [passage], max_tokens=20))
     assert text and passage.startswith(text.strip())  # a single unspaced sentence once yielded nothing
+
+
+ACTIVATIONS = (
+    "激活函数\n激活函数为神经网络引入非线性。常见的激活函数包括:\n"
+    "- Sigmoid:Sigmoid函数将输入值映射到0和1之间,具有平滑的特性。\n"
+    "- Tanh:Tanh函数将输入值映射到-1和1之间,输出以零为中心。\n"
+    "for inputs, labels in dataloader:\n"
+    "# Define a loss function for the range of outputs\n"
+    "Graves, A., & Mohamed, A.\n"
+    "Sigmoid Functions for Output Ranges. arXiv preprint arXiv:1408.5882.\n"
+)
+
+
+def test_code_references_and_lead_ins_are_not_answers() -> None:
+    kinds = dict(candidate_sentences(ACTIVATIONS))
+    assert kinds["for inputs, labels in dataloader:"] == "code"  # a for over two names is code too
+    assert kinds["# Define a loss function for the range of outputs"] == "code"
+    assert kinds["Graves, A., & Mohamed, A."] == "boilerplate"
+    assert kinds["Sigmoid Functions for Output Ranges. arXiv preprint arXiv:1408.5882."] == "boilerplate"
+    assert kinds["常见的激活函数包括:"] == "heading"  # a lead-in is a cue for the list under it
+    assert classify_line("LeCun, Y., Bengio, Y., & Hinton, G. (2015). Deep Learning. Nature, 521(7553), 436-444.") \
+        == "boilerplate"
+    assert classify_line("The paper was posted on arXiv in 2017 and cited by Vaswani et al. later.") == "text"
+
+
+def test_a_function_question_is_not_a_request_for_code() -> None:
+    assert question_type("What range does the Sigmoid function map its input to?") != "code"
+    assert question_type("Give an example of a pretrained model.") != "code"
+    assert question_type("Show the code for a distillation loss in PyTorch") == "code"
+
+
+def test_an_english_question_over_a_chinese_article_gets_the_articles_sentence_not_its_english_lines() -> None:
+    """English lines inside a Chinese article (code comments, references, captions) used to win for an English
+    question because they were in its language; the question's language is preferred only from a passage in it."""
+    text = _answer("What range does the Sigmoid function map its input to?", ACTIVATIONS)
+    assert "0和1之间" in text and "arXiv" not in text and "Define" not in text
