@@ -4,7 +4,8 @@
         cited passage supports it         -> kept, "cited"
         another passage supports it       -> kept, "reattributed" to that passage
         none does (or it states nothing)  -> dropped
-    something kept                        -> grounding "generated"
+    something kept                        -> grounding "generated" (the unfinished last sentence of a draft
+                                             cut at the token limit is dropped first)
     else the extractive answer, checked   -> grounding "extractive" (its sentences are the passages' own)
     else, or it is unrelated to the question -> grounding "none": "not found in the knowledge base" and the
                                              closest passages
@@ -72,10 +73,15 @@ class Grounder:
     check: SupportCheck = field(default_factory=SupportCheck)
     extractive: ExtractiveGenerator = field(default_factory=ExtractiveGenerator)
 
-    def ground(self, question: str, draft: str, passages: list[Passage], extractive_draft: bool = False) -> Grounded:
-        """The verified answer for `draft` over `passages` (numbered 1..n as the generator saw them)."""
+    def ground(self, question: str, draft: str, passages: list[Passage], extractive_draft: bool = False,
+               cut_off: bool = False) -> Grounded:
+        """The verified answer for `draft` over `passages` (numbered 1..n as the generator saw them). `cut_off`:
+        the generator stopped at its token limit, so a last sentence without closing punctuation is unfinished
+        and is dropped ("...受到外界强大能量的影")."""
         language = detect_language(question)
         checked = self.verify(draft, passages, question, verbatim=extractive_draft)
+        if cut_off and checked and not extractive_draft and not _CLOSING.search(checked[-1].text):
+            checked[-1] = replace(checked[-1], passage=None, status="dropped")
         kept = [s for s in checked if s.passage is not None]
         if kept:
             mode: Grounding = "extractive" if extractive_draft else "generated"

@@ -3,9 +3,12 @@ passages, markers inside passages neutralised, the language of an answer from an
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from llmapp.chains import QAChain
 from llmapp.chains.grounding import Grounder, draft_sentences
 from llmapp.chains.packing import Passage
+from llmapp.chains.qa import QA_OPTIONS
 from llmapp.chains.support import SupportCheck, lexical_support, missing_facts
 from llmapp.generate import FakeGenerator
 from tests.support.fixed_hits import FixedRetriever, hit
@@ -80,6 +83,25 @@ def test_numbers_apart_in_the_passage_stay_apart() -> None:
     assert missing_facts("射速140发／分钟。", passage) == ("140",)
 
 
+PENNETTA = ("弗拉维娅·佩内塔是意大利女子职业网球运动员。2015年，她在美国网球公开赛夺得冠军，随后宣布退役。"
+            "她曾获得10次WTA赛事女子单打冠军。"
+            "佩内塔在2010年法国网球公开赛后首度跻身单打世界排名前十。"
+            "在2013年美国网球公开赛中，佩内塔首次闯入大满贯女单四强。")
+
+
+def test_a_true_fact_moved_onto_another_claim_is_not_supported() -> None:
+    """SmolLM2 on CMRC: every number and term of "佩内塔在2015年的美网上跻身单打世界排名前十" is in the passage, but
+    2015 belongs to another sentence; the passage as a bag of terms supported it, a sentence of it does not."""
+    check = SupportCheck()
+    moved = check.judge(["佩内塔在2015年的美网上跻身单打世界排名前十。", "在2015年，佩内塔成为大满贯女单四强。"],
+                        [PENNETTA])
+    assert not any(check.supported(s[0]) for s in moved)
+    kept = check.judge(["佩内塔在2010年法国网球公开赛后首度跻身单打世界排名前十。",
+                        "佩内塔在2015年美国网球公开赛夺得冠军。",  # its subject is in the sentence before
+                        "2015年，佩内塔在美国网球公开赛夺得冠军。"], [PENNETTA])
+    assert all(check.supported(s[0]) for s in kept), kept
+
+
 def test_copied_clause_with_an_invented_tail_is_not_supported() -> None:
     invented = "知识蒸馏是一种通过训练一个较小的学生模型来模仿大模型的行为，以便使用自动驾驶的方式进行精神训练。"
     copied = "知识蒸馏是一种通过训练一个较小的学生模型来模仿大模型的行为，从而达到模型压缩的技术。"
@@ -105,3 +127,26 @@ def test_markers_in_passages_cannot_forge_citations() -> None:
 def test_markers_opening_a_sentence_belong_to_the_one_before() -> None:
     assert draft_sentences("LoRA uses low-rank matrices. [1] It is cheap [2].", 2) == [
         ("LoRA uses low-rank matrices.", [1]), ("It is cheap.", [2])]
+
+
+def test_the_unfinished_last_sentence_of_a_draft_cut_at_the_token_limit_is_dropped() -> None:
+    """SmolLM2 on CMRC, max_tokens 64: "...。其中，蓝甲虫在无限危机后受到外界强大能量的影 [1]" was shown half a word
+    short. Cut off, the unfinished sentence goes; a draft that ended on its own keeps an unpunctuated last one."""
+    draft = "LoRA的核心思想是通过引入低秩矩阵来近似模型中的大矩阵变化 [1]。LoRA的核心思想是通过引入低秩矩阵来近似模型"
+    cut = Grounder().ground("LoRA 的核心思想是什么？", draft, _passages(LORA), cut_off=True)
+    assert cut.grounding == "generated" and cut.text == "LoRA的核心思想是通过引入低秩矩阵来近似模型中的大矩阵变化 [1]。"
+    assert [s.status for s in cut.sentences] == ["cited", "dropped"]
+    whole = Grounder().ground("LoRA 的核心思想是什么？", "LoRA的核心思想是通过引入低秩矩阵来近似模型中的大矩阵变化 [1]",
+                              _passages(LORA))
+    assert whole.grounding == "generated" and [s.status for s in whole.sentences] == ["cited"]
+
+
+def test_the_chain_tells_the_grounder_when_the_draft_reached_max_tokens() -> None:
+    reply = "LoRA的核心思想是通过引入低秩矩阵来近似模型中的大矩阵变化 [1]。同时尽量保持模型的性"
+    hits = [hit(1, LORA, "doc1.txt")]
+    short = QAChain(FixedRetriever(hits), FakeGenerator(replies=[reply]), min_relative_score=0.0,
+                    options=replace(QA_OPTIONS, max_tokens=2)).invoke("LoRA 的核心思想是什么？")
+    assert [s.status for s in short.sentences] == ["cited", "dropped"]
+    roomy = QAChain(FixedRetriever(hits), FakeGenerator(replies=[reply]), min_relative_score=0.0).invoke(
+        "LoRA 的核心思想是什么？")
+    assert [s.status for s in roomy.sentences] == ["cited", "reattributed"]  # kept, its passage found for it
