@@ -73,8 +73,10 @@ def phase(report: TuneReport, name: str) -> Iterator[None]:
 def held_out_document(document: tuple[str, str], share: float, seed: int) -> bool:
     """A seeded coin per document, keyed on the source's file name (not its folder), so the split, and with it
     the run folder a re-run resumes, stays the same when the documents or the knowledge base move."""
-    name = re.split(r"[\\/]", document[0].rstrip("/\\"))[-1]
-    digest = hashlib.sha256(f"{seed}|{name}|{document[1]}".encode()).digest()
+    source, doc_id = document
+    name = re.split(r"[\\/]", source.rstrip("/\\"))[-1]
+    doc_id = doc_id.replace(source, name)  # a plain file's doc id is its path too
+    digest = hashlib.sha256(f"{seed}|{name}|{doc_id}".encode()).digest()
     return int.from_bytes(digest[:4], "big") / 2**32 < share
 
 
