@@ -173,9 +173,7 @@ def _candidates(passages: list[str], want_code: bool) -> list[_Sentence]:
     for n, passage in enumerate(passages, start=1):
         for i, (text, kind) in enumerate(candidate_sentences(passage, want_code)):
             found = frozenset(terms(text))
-            if kind == "text" and text.endswith(_QUESTION_END):
-                kind = "heading"  # a question in the passage is a cue for its answer, not an answer
-            elif kind == "text" and len(found) < MIN_TERMS:
+            if kind == "text" and len(found) < MIN_TERMS:
                 kind = "fragment"
             out.append(_Sentence(n, i, text, found, max(1, len(found)), kind))
     return out

@@ -35,6 +35,7 @@ _BOILERPLATE = re.compile(
     r"学习资料|资料包|加群|微信|私信",
     re.IGNORECASE,
 )
+_CUE_ENDS = (":", "：", "?", "？")  # a sentence ending so introduces its answer
 _ENDS_BLOCK = ("。", "！", "？", "；", ":", "：")  # a line ending so does not run on into the next
 _INNER_PUNCT = re.compile(r"[，、；]|[,;](?!\d)")  # "ReLU是一种激活函数,其输出为" runs on; "1,152" is not a pause
 _LIST_MARK = re.compile(r"^\s*(?:[-*•·]|\d{1,2}[.、)]|[（(]\d{1,2}[)）])\s*")
@@ -109,9 +110,9 @@ def candidate_sentences(passage: str, want_code: bool = False) -> list[tuple[str
 
 
 def sentence_kind(sentence: str) -> Kind:
-    """A sentence of a text line: a lead-in ending in a colon ("GNNs (Graph Neural Networks):", "常见方法有：") is a
-    cue for what follows, like a heading; a bibliography entry in running text is not an answer."""
-    if sentence.rstrip().endswith((":", "：")):
+    """A sentence of a text line: a lead-in ending in a colon ("GNNs (Graph Neural Networks):", "常见方法有：") or a
+    question in the passage is a cue for what follows, like a heading; a bibliography entry is not an answer."""
+    if sentence.rstrip().endswith(_CUE_ENDS):
         return "heading"
     return "boilerplate" if _REFERENCE.search(sentence) else "text"
 
