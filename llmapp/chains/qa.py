@@ -168,7 +168,8 @@ class QAChain(Runnable[str | QuestionInput, Answer]):
     def _finish(self, base: Answer, raw: str, passages: list[Passage], clock: _Clock) -> Answer:
         extractive = isinstance(self.generator, PassageAnswerer)
         cut_off = not extractive and self.generator.count_tokens(raw) >= CUT_OFF_SHARE * self.options.max_tokens
-        grounded = self.grounder.ground(base.question, raw, passages, extractive_draft=extractive, cut_off=cut_off)
+        asked = base.standalone_question or base.question  # a follow-up's own words hardly say what was asked
+        grounded = self.grounder.ground(asked, raw, passages, extractive_draft=extractive, cut_off=cut_off)
         # The extractive backend decodes nothing: its "tokens/s" was copied text over microseconds (absurd).
         tokens = self.generator.count_tokens(raw) if raw and not extractive else 0
         return Answer(question=base.question, text=grounded.text, answered=grounded.grounding != "none",

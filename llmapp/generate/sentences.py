@@ -45,6 +45,8 @@ _CODE_WORDS = re.compile(r"代码|怎么写|写一个|code\b|snippet|implement|i
 # An author list: "Graves, A., & Mohamed, A.".
 _REFERENCE = re.compile(r"(?i:arxiv:\s*\d|\bpreprint\b|\bdoi\s*:)|\(\d{4}[a-z]?\)\.|\b\d+\(\d+\)\s*[,:]\s*\d+"
                         r"|\b[A-Z][a-z]+,\s[A-Z]\.(?:,?\s*(?:&|and)?\s*[A-Z][a-z]+,\s[A-Z]\.)+")
+_YES_NO = re.compile(r"^(?i:(do|does|did|is|are|was|were|can|could|should|will|would|has|have|had|may|must)\b)"
+                     r"|是否|能否|可否|是不是|有没有|能不能|会不会|可不可以|吗[?？]?$")
 _TYPE_CUES: tuple[tuple[QuestionType, re.Pattern[str]], ...] = (
     ("time", re.compile(r"哪一?年|什么时候|何时|哪天|when\b|what year|which year", re.IGNORECASE)),
     ("number", re.compile(r"多少|几个|几种|多大|多长|how (many|much|long|large|big)", re.IGNORECASE)),
@@ -128,6 +130,12 @@ def question_type(question: str) -> QuestionType:
 
 def asks_for_code(question: str) -> bool:
     return bool(_CODE_WORDS.search(question))
+
+
+def asks_yes_no(question: str) -> bool:
+    """"Does llmapp need a GPU?", "是否支持PDF？", "能离线运行吗？": answered by a statement that need not repeat
+    the question's words ("No, it runs on a CPU")."""
+    return bool(_YES_NO.search(question.strip()))
 
 
 def has_answer_shape(sentence: str, kind: QuestionType) -> bool:

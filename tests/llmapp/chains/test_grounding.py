@@ -150,3 +150,42 @@ def test_the_chain_tells_the_grounder_when_the_draft_reached_max_tokens() -> Non
     roomy = QAChain(FixedRetriever(hits), FakeGenerator(replies=[reply]), min_relative_score=0.0).invoke(
         "LoRA 的核心思想是什么？")
     assert [s.status for s in roomy.sentences] == ["cited", "reattributed"]  # kept, its passage found for it
+
+
+MONTEIRO = ("蒂亚戈·蒙泰罗（Tiago Monteiro, 1976年7月24日 - ）是一位葡萄牙F1赛车手。参加过2005~2006年的比赛，"
+            "共获得7个积分。")
+WINKELHOCK = ("马库斯·温克霍克（Markus Winkelhock，1980年6月13日 - ）是一位德国F1赛车手。他的父亲和叔叔都曾经是F1车手，"
+              "2007年他在欧洲大奖赛首次参赛。")
+PARK = ("乍都节公园位于泰国的首都曼谷的乍都节县，是一处公众游园地。1975年由泰国国家铁路局捐献土地建筑成公园。"
+        "公园的面积约为0.304平方公里。1975年12月4日，泰国国王拉玛九世62岁生日那天公园正式开放。")
+
+
+def test_a_sentence_about_what_was_asked_needs_a_passage_about_it_too() -> None:
+    # Every word of the draft is in passage 2 except the asked driver's name: a passage about another driver
+    # does not back a sentence about this one, however many of its words it shares.
+    draft = "蒂亚戈·蒙泰罗是一位德国F1赛车手，他的父亲和叔叔都曾经是F1车手 [2]。"
+    grounded = Grounder().ground("蒂亚戈·蒙泰罗是哪个国家的赛车手？", draft, _passages(MONTEIRO, WINKELHOCK))
+    assert grounded.sentences[0].status == "dropped" and grounded.sentences[0].support is not None
+    assert {"蒂亚", "蒙泰"} <= set(grounded.sentences[0].support.missing)
+    assert grounded.grounding == "extractive" and "葡萄牙" in grounded.text and grounded.cited == [1]
+
+
+def test_a_supported_draft_sharing_nothing_with_the_question_gives_way_to_the_extractive_answer() -> None:
+    question = "乍都节公园的面积有多大？"
+    passages = _passages(PARK)
+    draft = "1975年12月4日，泰国国王拉玛九世62岁生日那天 [1]。"  # true, and no answer
+    grounded = Grounder().ground(question, draft, passages)
+    assert grounded.grounding == "extractive" and "0.304平方公里" in grounded.text
+    assert [s.status for s in grounded.sentences][0] == "dropped"
+    on_topic = Grounder().ground(question, "乍都节公园的面积约为0.304平方公里 [1]。", passages)
+    assert on_topic.grounding == "generated" and on_topic.text == "乍都节公园的面积约为0.304平方公里 [1]。"
+
+
+def test_a_yes_no_question_is_answered_without_repeating_its_words() -> None:
+    from llmapp.generate.sentences import asks_yes_no
+
+    assert asks_yes_no("Does llmapp need a GPU?") and asks_yes_no("能离线运行吗？") and asks_yes_no("是否支持PDF？")
+    assert not asks_yes_no("生命数耗完即算为什么？") and not asks_yes_no("What is LoRA?")
+    passages = _passages("Every default model runs on a CPU. A GPU, when present, is used automatically.")
+    grounded = Grounder().ground("Does llmapp need a GPU?", "It runs on a CPU [1].", passages)
+    assert grounded.grounding == "generated" and grounded.text == "It runs on a CPU [1]."
