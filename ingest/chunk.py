@@ -13,7 +13,9 @@ Where a chunk may end, strongest boundary first:
 
 Packing is greedy over the strongest units that fit: a unit (paragraph, then sentence, then word) is only
 split when it does not fit in a chunk of its own; a chunk that is at least half full ends at the strongest
-boundary available. A new Section (page, heading) starts a new chunk once the current one is non-trivial.
+boundary available, and a chunk never ends after a heading or a short line alone (under max_tokens / 8 of new
+content) when more text follows: the title joins the text under it. A new Section (page, heading) starts a
+new chunk once the current one is non-trivial.
 """
 
 from __future__ import annotations
@@ -100,6 +102,7 @@ class _Chunker:
         self.fence_starts = [s for s, _ in self.fences]
         self.fence_cuts = sorted(p for f in self.fences for p in f)
         self.min_section_tokens = max(1, self.max_tokens // 16)
+        self.min_chunk_tokens = max(1, self.max_tokens // 8)
 
     # -- token arithmetic on the document's offsets -------------------------------------------------------
 
@@ -186,7 +189,7 @@ class _Chunker:
             return len(self.text), False
         for level in (PARAGRAPH, SENTENCE, WORD):
             found = self.candidates(level, cur, hi)
-            if found and self.good_end(level, start, found[-1]):
+            if found and self.good_end(level, start, cur, found[-1]):
                 return found[-1], False
         words = self.candidates(WORD, cur, hi)
         if words:  # the next word alone is longer than what is left: end before it, never inside it
@@ -201,9 +204,16 @@ class _Chunker:
             return soft[-1], False
         return tokens[-1], False
 
-    def good_end(self, level: int, start: int, end: int) -> bool:
-        """Stop at this level: the chunk is half full, or the next unit of this level fits a chunk alone."""
-        if 2 * self.count(start, end) >= self.max_tokens or level == WORD:
+    def good_end(self, level: int, start: int, cur: int, end: int) -> bool:
+        """Stop at this level: the chunk is half full, or the next unit of this level fits a chunk alone. Never
+        after a heading or a line alone (new content under `min_chunk_tokens`): a chunk holding only a title
+        ("四川大学华西医院" before a paragraph that fills a chunk by itself) is a search hit with no answer in it,
+        and the title belongs with the text under it."""
+        if level == WORD:
+            return True
+        if self.count(cur, end) < self.min_chunk_tokens:
+            return False
+        if 2 * self.count(start, end) >= self.max_tokens:
             return True
         nxt = self.skip_space(end)
         return nxt >= len(self.text) or bool(self.candidates(level, nxt, self.limit(nxt, self.max_tokens)))

@@ -212,6 +212,20 @@ def test_mixed_chinese_english_document(wordpiece: TokenOffsets, minilm: TokenOf
         assert any("Retrieval" in c.text for c in chunks) and any("知识库" in c.text for c in chunks)
 
 
+def test_a_title_joins_the_text_under_it_when_that_fills_a_chunk_alone(minilm: TokenOffsets) -> None:
+    # The paragraph fits a chunk by itself but not with its title: the title used to become a chunk of its own,
+    # a top search hit with no answer in it (CMRC's "四川大学华西医院").
+    options = ChunkOptions(max_tokens=80, overlap_tokens=8)
+    paragraph = CHINESE.split("。")[0] + "。"
+    while len(minilm(paragraph + "很好。")) <= 80:  # a paragraph of 78-80 tokens, a title of 8
+        paragraph += "很好。"
+    text = f"四川大学华西医院\n\n{paragraph}\n\n{paragraph}"
+    chunks = chunk_document(Document("mem://title", "title", text), minilm, options)
+    check_chunks(text, chunks, minilm, options)
+    assert chunks[0].text.startswith("四川大学华西医院\n\n") and len(chunks[0].text) > 2 * len("四川大学华西医院")
+    assert all(c.n_tokens >= 80 // 8 for c in chunks)
+
+
 def test_code_block_kept_whole_when_it_fits(minilm: TokenOffsets) -> None:
     code = "```python\ndef add(a, b):\n\n    return a + b\n\nprint(add(1, 2))\n```"
     text = f"{' '.join(SAMPLE[:2] * 3)}\n\n{code}\n\nAfter the code. {SAMPLE[1]}"
