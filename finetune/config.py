@@ -54,6 +54,9 @@ class LoraSettings(_Section):
     alpha: float = Field(16.0, gt=0)
     dropout: float = Field(0.05, ge=0.0, lt=1.0)
     target_modules: Literal["auto", "all-linear"] | list[str] = "auto"
+    # Adapt only the top N transformer layers: the layers below stay frozen and backpropagation stops under the
+    # lowest adapted one, so a step is faster (e5-small, 12 layers: 1.5x with 6, 2x with 4). None: every layer.
+    top_layers: int | None = Field(None, ge=1)
 
 
 class TrainSettings(_Section):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from finetune.config import LoraSettings
+from finetune.errors import JobConfigError
 
 # Suffixes matched by PEFT against module names ("a.b.query" matches "query").
 TARGET_MODULES: dict[str, list[str]] = {
@@ -53,11 +54,13 @@ def present_heads(model: Any, names: tuple[str, ...]) -> list[str]:
 
 
 def peft_config(
-    settings: LoraSettings, model_type: str, task_type: str, modules_to_save: list[str] | None = None
+    settings: LoraSettings, model_config: Any, task_type: str, modules_to_save: list[str] | None = None
 ) -> Any:
-    """A peft.LoraConfig for the architecture; GPT-2's Conv1D layers need fan_in_fan_out."""
+    """A peft.LoraConfig for the architecture (`model_config`: the model's transformers config); GPT-2's Conv1D
+    layers need fan_in_fan_out."""
     from peft import LoraConfig
 
+    model_type = model_config.model_type
     return LoraConfig(
         r=settings.r,
         lora_alpha=settings.alpha,  # type: ignore[arg-type]  # peft accepts a float scale
@@ -66,7 +69,31 @@ def peft_config(
         modules_to_save=modules_to_save or None,
         task_type=task_type,
         fan_in_fan_out=model_type == "gpt2",
+        layers_to_transform=top_layer_indices(settings.top_layers, model_config),
     )
+
+
+def top_layer_indices(top: int | None, model_config: Any) -> list[int] | None:
+    """The indices of the top `top` transformer layers (None: every layer)."""
+    if top is None:
+        return None
+    count = layer_count(model_config)
+    if count is None:
+        raise JobConfigError(
+            f"lora.top_layers: the {model_config.model_type} config names no layer count "
+            "(num_hidden_layers / n_layer / num_layers); remove top_layers to adapt every layer"
+        )
+    if top > count:
+        raise JobConfigError(f"lora.top_layers is {top} but the model has {count} layers; use 1..{count}")
+    return list(range(count - top, count))
+
+
+def layer_count(model_config: Any) -> int | None:
+    for key in ("num_hidden_layers", "n_layer", "num_layers"):
+        value = getattr(model_config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
 
 
 def count_parameters(model: Any) -> tuple[int, int]:

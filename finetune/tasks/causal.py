@@ -163,7 +163,7 @@ class CausalTask:
         if job.lora is not None:
             from peft import get_peft_model
 
-            model = get_peft_model(model, peft_config(job.lora, model.config.model_type, "CAUSAL_LM"))
+            model = get_peft_model(model, peft_config(job.lora, model.config, "CAUSAL_LM"))
         trainable, total = count_parameters(model)
         splits, lengths = [], {}
         for name, chats in (("train", train), ("validation", validation)):

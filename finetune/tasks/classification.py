@@ -120,7 +120,7 @@ class ClassificationTask:
             from peft import get_peft_model
 
             heads = _module_names(model, HEAD_MODULES) + _module_names(model, POOLER_MODULES)
-            model = get_peft_model(model, peft_config(job.lora, model.config.model_type, "SEQ_CLS", heads))
+            model = get_peft_model(model, peft_config(job.lora, model.config, "SEQ_CLS", heads))
         trainable, total = count_parameters(model)
         logger.info("classification: %d labels, %d/%d parameters trainable", len(labels), trainable, total)
         splits, lengths = [], {}

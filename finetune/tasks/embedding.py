@@ -173,7 +173,7 @@ class EmbeddingTask:
 
             inner = embedder[0].auto_model
             embedder[0].model = get_peft_model(
-                inner, peft_config(job.lora, inner.config.model_type, "FEATURE_EXTRACTION")
+                inner, peft_config(job.lora, inner.config, "FEATURE_EXTRACTION")
             )
         from finetune.training import use_bf16
 

@@ -67,7 +67,7 @@ class Seq2SeqTask:
         if job.lora is not None:
             from peft import get_peft_model
 
-            model = get_peft_model(model, peft_config(job.lora, model.config.model_type, "SEQ_2_SEQ_LM"))
+            model = get_peft_model(model, peft_config(job.lora, model.config, "SEQ_2_SEQ_LM"))
         trainable, total = count_parameters(model)
         t = job.train
         splits, lengths = [], {}

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -141,3 +142,36 @@ def test_a_checkpoint_without_pooler_starts_its_pooler_as_the_identity(tiny_bert
     before = trained.bert.pooler.dense.weight.clone()
     assert not start_pooler_as_identity(trained, loading["missing_keys"])  # a trained pooler is kept
     torch.testing.assert_close(trained.bert.pooler.dense.weight, before)
+
+
+def test_top_layers_adapts_only_the_top_layers_and_backward_stops_below_them(tiny_bert: Path) -> None:
+    import torch
+    from peft import get_peft_model
+    from transformers import AutoModelForSequenceClassification
+
+    from finetune.config import LoraSettings
+    from finetune.errors import JobConfigError
+    from finetune.lora import peft_config
+
+    def adapted(top: int | None) -> Any:
+        model = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2)
+        settings = LoraSettings(top_layers=top)
+        return get_peft_model(model, peft_config(settings, model.config, "SEQ_CLS", ["classifier", "pooler"]))
+
+    def lora_layers(model: Any) -> set[str]:
+        return {name.split("layer.")[1].split(".")[0] for name, _ in model.named_parameters() if "lora_A" in name}
+
+    def backward_reaches_layer_0(model: Any) -> bool:
+        reached: list[bool] = []
+        model.base_model.model.bert.encoder.layer[0].register_full_backward_hook(lambda *_: reached.append(True))
+        model(input_ids=torch.tensor([[5, 6, 7, 8]]), labels=torch.tensor([1])).loss.backward()
+        assert all(p.grad is not None for name, p in model.named_parameters() if "lora_B" in name)
+        return bool(reached)
+
+    every = adapted(None)
+    assert lora_layers(every) == {"0", "1"} and backward_reaches_layer_0(every)
+    top = adapted(1)
+    assert lora_layers(top) == {"1"}
+    assert not backward_reaches_layer_0(top)  # the frozen layer below is never back-propagated through
+    with pytest.raises(JobConfigError, match="top_layers is 3 but the model has 2 layers"):
+        adapted(3)
