@@ -7,9 +7,10 @@
     something kept that shares a term
     with the question                     -> grounding "generated" (the unfinished last sentence of a draft
                                              cut at the token limit is dropped first)
-    else the extractive answer, checked   -> grounding "extractive" (its sentences are the passages' own)
+    else the extractive answer, checked,
+    if it is related to the question      -> grounding "extractive" (its sentences are the passages' own)
     else something kept                   -> grounding "generated" (a cross-lingual answer shares no term)
-    else, or it is unrelated to the question -> grounding "none": "not found in the knowledge base" and the
+    else                                  -> grounding "none": "not found in the knowledge base" and the
                                              closest passages
 
 A sentence in another language than the question is shown with its source, never silently: an English

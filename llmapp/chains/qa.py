@@ -169,6 +169,10 @@ class QAChain(Runnable[str | QuestionInput, Answer]):
         extractive = isinstance(self.generator, PassageAnswerer)
         cut_off = not extractive and self.generator.count_tokens(raw) >= CUT_OFF_SHARE * self.options.max_tokens
         asked = base.standalone_question or base.question  # a follow-up's own words hardly say what was asked
+        # Checked against every retrieved passage, whole, not only those that fitted the generator's window: the
+        # extractive fallback then still finds an answer in a passage the window left out (numbers agree: the
+        # packed passages are the first ones in rank order).
+        passages = retrieved_passages(base.hits, passages)
         grounded = self.grounder.ground(asked, raw, passages, extractive_draft=extractive, cut_off=cut_off)
         # The extractive backend decodes nothing: its "tokens/s" was copied text over microseconds (absurd).
         tokens = self.generator.count_tokens(raw) if raw and not extractive else 0
@@ -188,6 +192,14 @@ def _citations(grounded: Grounded, passages: list[Passage]) -> list[Citation]:
         out.append(Citation(n, passage.hit.source, passage.hit.doc_id, passage.hit.chunk_id, passage.text,
                             attributed=all(s.status == "reattributed" for s in shown), support=support))
     return out
+
+
+def retrieved_passages(hits: list[Hit], packed: list[Passage]) -> list[Passage]:
+    """Every hit as a passage, numbered as `pack` numbers them (1..n in rank order), with its whole text."""
+    ranked = sorted(hits, key=lambda h: h.rank)
+    if [p.hit for p in packed] != ranked[: len(packed)]:
+        return packed
+    return [Passage(n, hit, hit.text, False) for n, hit in enumerate(ranked, start=1)]
 
 
 def close_to_best(hits: list[Hit], share: float) -> list[Hit]:

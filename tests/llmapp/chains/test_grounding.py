@@ -189,3 +189,21 @@ def test_a_yes_no_question_is_answered_without_repeating_its_words() -> None:
     passages = _passages("Every default model runs on a CPU. A GPU, when present, is used automatically.")
     grounded = Grounder().ground("Does llmapp need a GPU?", "It runs on a CPU [1].", passages)
     assert grounded.grounding == "generated" and grounded.text == "It runs on a CPU [1]."
+
+
+def test_the_fallback_finds_the_answer_in_a_passage_the_generators_window_left_out() -> None:
+    # A window that holds the first passage only: the answer is in the second, which the generator never saw.
+    from llmapp.chains.packing import PER_PASSAGE, TEMPLATE_MARGIN
+    from llmapp.prompts import PromptLibrary
+
+    question = "LoRA 的核心思想是什么？"
+    hits = [hit(1, GAN, "gan.txt"), hit(2, LORA, "lora.txt")]
+    fake = FakeGenerator(replies=["我不知道。"])
+    prompt = sum(fake.count_tokens(m["content"]) for m in PromptLibrary().get("qa", "zh").render(question=question,
+                                                                                                  passages=[]))
+    fake.context_window = QA_OPTIONS.max_tokens + prompt + TEMPLATE_MARGIN + fake.count_tokens(GAN) + PER_PASSAGE + 2
+    answer = QAChain(FixedRetriever(hits), fake, min_relative_score=0.0).invoke(question)
+    shown = fake.calls[0].messages[-1]["content"]
+    assert "Ian Goodfellow" in shown and "低秩矩阵" not in shown
+    assert answer.grounding == "extractive" and "低秩矩阵" in answer.text
+    assert [(c.n, c.source) for c in answer.citations] == [(2, "lora.txt")] and answer.citations[0].text == LORA
