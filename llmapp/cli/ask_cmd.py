@@ -207,8 +207,8 @@ def _show_verified(final: Answer, draft: str) -> None:
     sys.stdout.write("\n")
     if final.text.strip() != draft.strip():
         dropped = sum(s.status == "dropped" for s in final.sentences)
-        typer.secho(f"-- verified answer (grounding: {final.grounding}; {dropped} unsupported sentence(s) "
-                    "of the draft left out):", dim=True)
+        typer.secho(f"-- verified answer (grounding: {final.grounding}; {dropped} sentence(s) of the draft left "
+                    "out: unsupported, or not answering the question):", dim=True)
         sys.stdout.write(final.text + "\n")
 
 
