@@ -86,3 +86,17 @@ def quiet_loading() -> Iterator[None]:
         hf_logging.set_verbosity(verbosity)
         if bar:
             hf_logging.enable_progress_bar()
+
+
+def set_dropout(model: Any, p: float) -> int:
+    """Set every dropout layer of the model to probability `p` for training, except LoRA's own (`lora.dropout`
+    sets those). Attention dropout follows: transformers reads the layer's `p` at each call. Inference is
+    unaffected (eval mode drops nothing) and the saved config keeps the checkpoint's values. Returns how many
+    layers were set."""
+    import torch
+
+    layers = [module for name, module in model.named_modules()
+              if isinstance(module, torch.nn.Dropout) and "lora_dropout" not in name.split(".")]
+    for module in layers:
+        module.p = p
+    return len(layers)

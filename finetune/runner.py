@@ -19,7 +19,7 @@ from finetune.data import UNKNOWN_WARNING, Loaded, load_records, split_records
 from finetune.errors import JobConfigError, RunFolderError
 from finetune.fsdp import check_processes, gathered_model
 from finetune.launch import world_size
-from finetune.models import folder_sha256, resolve_base_model
+from finetune.models import folder_sha256, resolve_base_model, set_dropout
 from finetune.runs import RunManifest
 from finetune.tasks import get_task
 from finetune.tasks.base import Task
@@ -188,6 +188,9 @@ def run_job(job: Job, resume: bool = False, callbacks: list[Any] | None = None) 
 
     set_seed(job.train.seed)  # the new head and LoRA's A matrices are initialised here: same seed, same run
     prepared = task.prepare(job, base, splits.train_records, splits.validation_records)
+    if job.train.dropout is not None:
+        logger.info("dropout %s in %d layers of the model while training", job.train.dropout,
+                    set_dropout(prepared.model, job.train.dropout))
     _check_full_finetune(job, prepared.extra.get("total", 0))
     report = _data_report(splits, prepared.lengths)
     _log_lengths(prepared.lengths)
