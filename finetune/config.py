@@ -86,8 +86,8 @@ class TrainSettings(_Section):
     # still sees the whole batch's in-batch negatives; memory is a mini-batch's, for ~25% more compute.
     mini_batch_size: int | None = Field(None, ge=1)
     # every dropout layer of the checkpoint (not LoRA's own, see lora.dropout) set to this while training; None
-    # keeps the checkpoint's. 0 is faster on a CPU, where drawing the masks cost a third of an e5-small LoRA step
-    # (a GradCache step also replays them), and the memory of the masks goes too: 30 s -> 18 s a step, 3.5 -> 2.2 GB.
+    # keeps the checkpoint's. 0 is faster on a CPU, where the masks (drawn, and replayed by GradCache) cost 40% of
+    # an e5-small tuning step and their memory goes too: 30 s -> 18 s a step, peak 3.5 -> 2.2 GB (batch of 32).
     dropout: float | None = Field(None, ge=0.0, lt=1.0)
     bf16: Literal["auto"] | bool = "auto"
     # how --nproc N processes share the work: ddp keeps a full model copy per process, fsdp shards the weights,

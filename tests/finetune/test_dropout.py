@@ -37,6 +37,7 @@ def test_set_dropout_sets_the_model_layers_and_keeps_loras(tiny_bert: Path) -> N
     set_dropout(model, 0.5)  # attention dropout included: transformers reads the layer's p at each call
     assert not torch.equal(model(input_ids=ids).last_hidden_state, model(input_ids=ids).last_hidden_state)
 
+
 @pytest.mark.parametrize("dropout", [None, 0.0])
 def test_a_job_trains_with_the_dropout_it_asks_for(
     tiny_bert: Path, sentiment_files: tuple[Path, Path], tmp_path: Path, dropout: float | None
