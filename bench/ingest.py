@@ -6,9 +6,9 @@
                equal chunks (llmapp's token-budget chunks hold about 2.4x the tokens of 500-character ones)
 
 Same corpus, same model (`--embedder`: the default multilingual-e5-small, or the shipped all-MiniLM-L6-v2), each
-side in its own fresh subprocess so neither warms the other's caches and peak RSS is per side. LangChain gets the
-model's own `passage: ` prompt (e5's documented use) through `encode_kwargs`. Also times a re-ingest of the
-unchanged corpus.
+side in its own fresh subprocess so neither warms the other's caches and peak RSS is per side (read when the
+side's work ends, before the benchmark's own token count). LangChain gets the model's own `passage: ` prompt
+(e5's documented use) through `encode_kwargs`. Also times a re-ingest of the unchanged corpus.
 
     .venv/bin/pip install -e ".[bench]"
     .venv/bin/python bench/ingest.py                                    # the sample knowledge base
@@ -40,6 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # Run as a script, this file's folder comes first on sys.path and its name would shadow the `ingest` package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT))  # the repository root: `bench.measure`
+
+from bench.measure import peak_rss_mb  # noqa: E402
 
 
 def read_corpus(path: Path, limit: int | None) -> list[tuple[str, str]]:
@@ -90,8 +92,10 @@ def run_langchain(corpus: Path, limit: int | None, embedder: str) -> dict[str, f
     embeddings = HuggingFaceEmbeddings(model_name=str(folder), encode_kwargs=encode)
     FAISS.from_documents(chunks, embeddings)
     seconds = time.perf_counter() - started
+    peak = peak_rss_mb()  # before the benchmark's own token count loads a tokenizer of its own
     tokens = _token_counts([c.page_content for c in chunks], embedder)
-    return {"chunks": len(chunks), "seconds": seconds, "tokens": tokens[0], "truncated": tokens[1]}
+    return {"chunks": len(chunks), "seconds": seconds, "tokens": tokens[0], "truncated": tokens[1],
+            "peak_rss_mb": peak}
 
 
 def run_llmapp(corpus: Path, limit: int | None, kb: Path, embedder: str, actors: int = 0) -> dict[str, float]:
@@ -108,6 +112,7 @@ def run_llmapp(corpus: Path, limit: int | None, kb: Path, embedder: str, actors:
         again = time.perf_counter()
         second = ingest(kb, [jsonl], load_embedder(embedder), IngestOptions(progress=False))
         reingest = time.perf_counter() - again
+    peak = peak_rss_mb()  # before the benchmark's own token count loads a tokenizer of its own
     from ingest.store import KnowledgeBase
 
     with KnowledgeBase.open(kb).snapshot() as snap:
@@ -115,7 +120,7 @@ def run_llmapp(corpus: Path, limit: int | None, kb: Path, embedder: str, actors:
     tokens = _token_counts(texts, embedder)
     assert second.texts_embedded == 0, second
     return {"chunks": report.chunks_added, "embedded": report.texts_embedded, "seconds": seconds,
-            "reingest_seconds": reingest, "tokens": tokens[0], "truncated": tokens[1]}
+            "reingest_seconds": reingest, "tokens": tokens[0], "truncated": tokens[1], "peak_rss_mb": peak}
 
 
 def _ray_engine(actors: int) -> Any:
@@ -143,8 +148,10 @@ def run_same_chunks(corpus: Path, limit: int | None, embedder: str) -> dict[str,
     index = faiss.IndexIDMap2(faiss.IndexFlatIP(model.dimension))
     index.add_with_ids(vectors, np.arange(len(chunks), dtype=np.int64))
     seconds = time.perf_counter() - started
+    peak = peak_rss_mb()  # before the benchmark's own token count loads a tokenizer of its own
     tokens = _token_counts(chunks, embedder)
-    return {"chunks": len(chunks), "seconds": seconds, "tokens": tokens[0], "truncated": tokens[1]}
+    return {"chunks": len(chunks), "seconds": seconds, "tokens": tokens[0], "truncated": tokens[1],
+            "peak_rss_mb": peak}
 
 
 def _token_counts(texts: list[str], embedder: str) -> tuple[int, int]:
@@ -167,9 +174,6 @@ def child(side: str, corpus: Path, limit: int | None, kb: str, embedder: str) ->
         result = run_llmapp(corpus, limit, Path(kb), embedder, actors=int(side[3:]))
     else:
         result = run_llmapp(corpus, limit, Path(kb), embedder)
-    from bench.measure import peak_rss_mb
-
-    result["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(result))
 
 

@@ -26,9 +26,9 @@ from typing import Any, Literal, get_args
 import numpy as np
 
 from ingest.errors import KnowledgeBaseError
-from ingest.heap import release_free_memory
 from ingest.shapes import bucket_length, canonical_batches, pad_features, rows_for
 from llmcommon.cpu import cpu_has_bf16
+from llmcommon.heap import collect_and_release, release_free_memory
 from llmcommon.models import E5_ALIASES, e5_small_path, minilm_path
 from llmcommon.quiet import quiet_loading
 
@@ -193,8 +193,31 @@ class SentenceTransformerEmbedder(Embedder):
             with quiet_loading():  # no "Loading weights" bar on every search (llmcommon.quiet)
                 model = SentenceTransformer(str(self.path), device=self.device, local_files_only=True)
             cast_linear_layers(model, autocast_dtype(self.precision, model.device.type))
+            self._share_tokenizer(model)
             self._model = model
         return self._model
+
+    def _share_tokenizer(self, model: Any) -> None:
+        """One tokenizer for the chunker and the model: SentenceTransformer loads its own copy, and XLM-R's
+        250k-piece tokenizer (e5-small) holds ~300 MB, so the second copy is dropped and its memory returned.
+        The model's window setting (max_seq_length) is kept; every call here passes its max_length anyway."""
+        first = model[0] if len(model) else None
+        theirs: Any = getattr(first, "tokenizer", None)
+        processor: Any = getattr(first, "processor", None)
+        if theirs is None or processor is not theirs:
+            return  # not a text Transformer module with a plain tokenizer: leave it alone
+        ours = self._tokenizer
+        if ours is None:
+            self._tokenizer = theirs
+            return
+        if ours is not theirs:
+            ours.model_max_length = theirs.model_max_length
+            for holder in (first, getattr(first, "input_formatter", None)):  # the module and its input formatter
+                for attribute, value in list(vars(holder).items()) if holder is not None else []:
+                    if value is theirs:
+                        setattr(holder, attribute, ours)
+            del theirs
+            collect_and_release()
 
     def _lengths(self, texts: Sequence[str]) -> list[int]:
         """Tokens of each text as the model sees it (prompt and special tokens included, cut at the window)."""
@@ -228,7 +251,7 @@ class SentenceTransformerEmbedder(Embedder):
             vectors = model.forward(features)["sentence_embedding"]
         result = vectors.float().cpu().numpy()
         del features, vectors
-        if len(result) > 1:  # batches of many lengths fragment the heap (2.7 GB, see ingest/heap.py); queries don't
+        if len(result) > 1:  # batches of many lengths fragment the heap (2.7 GB, see llmcommon/heap.py); queries don't
             release_free_memory()
         return result
 
