@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from llmapp.tune.gate import Decision, Judged, by_doc_id, by_source, compare, decide, per_query
-from llmapp.tune.negatives import mine
+from llmapp.tune.negatives import Triple, mine
 from llmapp.tune.queries import Ask, PseudoQuery, generated_queries, pseudo_queries, sample_passages
 from llmapp.tune.training import TrainOptions, base_model, run_folder, train_embedder
+from llmcommon.heap import collect_and_release
 
 log = logging.getLogger(__name__)
 progress_log = logging.getLogger("llmapp.tune.progress")
@@ -113,40 +114,57 @@ def make_queries(settings: Any, kb: str, options: TuneOptions) -> list[PseudoQue
 
 def tune(settings: Any, kb: str, options: TuneOptions, on_phase: Callable[[str], None] | None = None) -> TuneReport:
     """Run the loop on knowledge base `kb` (a name under settings.home, or a path); `on_phase(name)` is called
-    as each phase of PHASES starts."""
-    from llmapp.retrieve import open_retriever
+    as each phase of PHASES starts.
 
+    At most one encoder is in memory at a time: the knowledge base's own one mines the negatives and, on the same
+    retriever, scores the gate's "before" side (live search, which nothing in the loop changes); it is released
+    before training, and training's copy before the tuned one re-embeds."""
     report = TuneReport(kb=kb, on_phase=on_phase)
     with phase(report, "queries"):
         training, held = split(make_queries(settings, kb, options), options.held_out, options.seed)
         report.queries = {"training": len(training), "held_out": len(held)}
-    with phase(report, "negatives"), open_retriever(settings, kb) as retriever:
-        triples, mined = mine(retriever, training)
-        report.negatives = dict(mined.__dict__)
-        embedder_spec = retriever.snapshot.manifest.embedder.to_dict()
+    sets = judged_sets(held, options)
+    with phase(report, "negatives"):
+        triples, before, embedder_spec = mine_and_score(settings, kb, training, sets, report)
+    collect_and_release()
     with phase(report, "training"):
         base = base_model(embedder_spec)
         run_dir = run_folder(settings.home / "runs", Path(kb).name, triples, base, options.train)
         model = train_embedder(base, triples, run_dir, options.train)
         report.run_dir = str(run_dir)
+    collect_and_release()
     from ingest.embed import SentenceTransformerEmbedder
 
     tuned = SentenceTransformerEmbedder(model, device=settings.device, precision=settings.embed_precision)
     spec = {**tuned.spec(), "tuned": {"base_model": str(base), "run_dir": str(run_dir), "adapter": _adapter(run_dir)}}
-    return gate_and_promote(settings, kb, options, report, tuned, spec, judged_sets(held, options))
+    return gate_and_promote(settings, kb, options, report, tuned, spec, sets, before)
+
+
+def mine_and_score(settings: Any, kb: str, training: Sequence[PseudoQuery], sets: Sequence[Judged],
+                   report: TuneReport) -> tuple[list[Triple], list[list[dict[str, float]]], dict[str, Any]]:
+    """(triples, the gate's per-query scores before tuning, the embedder's spec) from one live retriever."""
+    from llmapp.retrieve import open_retriever
+
+    with open_retriever(settings, kb) as retriever:
+        triples, mined = mine(retriever, training)
+        report.negatives = dict(mined.__dict__)
+        before = [per_query(retriever.search_many, judged) for judged in sets]
+        return triples, before, retriever.snapshot.manifest.embedder.to_dict()
 
 
 def gate_and_promote(settings: Any, kb: str, options: TuneOptions, report: TuneReport, tuned: Any,
-                     spec: dict[str, Any], sets: list[Judged]) -> TuneReport:
+                     spec: dict[str, Any], sets: list[Judged],
+                     before: Sequence[Sequence[dict[str, float]]] | None = None) -> TuneReport:
     """Stage `tuned` (an ingest Embedder; `spec` is what the manifest will record), measure, switch if it
-    passes the gate and this is not a dry run."""
+    passes the gate and this is not a dry run. `before`: each set's scores on the live knowledge base when
+    already measured (None: measured here)."""
     from ingest.store import KnowledgeBase, reembed
 
     store = KnowledgeBase.open(settings.kb_path(kb, must_exist=True))
     with phase(report, "re-embed"):
         reembed.stage(store, tuned, spec, progress=_bar(reembed.pending(store), "re-embedding"))
     with phase(report, "gate"):
-        decision = evaluate(settings, kb, store, tuned, spec, sets, options.margin)
+        decision = evaluate(settings, kb, store, tuned, spec, sets, options.margin, before)
     report.gate, report.reason = decision.to_dict(), decision.reason
     if decision.promote and not options.dry_run:
         with phase(report, "switch"):
@@ -163,18 +181,20 @@ def _adapter(run_dir: Path) -> str | None:
 
 
 def evaluate(settings: Any, kb: str, store: Any, tuned: Any, spec: dict[str, Any], sets: Sequence[Judged],
-             margin: float) -> Decision:
-    """Each set before (live search) and after (the tuned embedder over the staged vectors), and the decision."""
+             margin: float, before: Sequence[Sequence[dict[str, float]]] | None = None) -> Decision:
+    """Each set before (live search, unless `before` holds its scores) and after (the tuned embedder over the
+    staged vectors), and the decision."""
     from ingest.store import reembed
     from llmapp.retrieve import HybridRetriever, open_retriever
     from llmapp.retrieve.coverage import kb_coverage
 
-    with open_retriever(settings, kb) as before:
-        scores_before = [per_query(before.search_many, judged) for judged in sets]
+    if before is None:
+        with open_retriever(settings, kb) as live:
+            before = [per_query(live.search_many, judged) for judged in sets]
     view = reembed.staged_view(store, spec)
     with HybridRetriever(view, tuned, kb_coverage(view, tuned, None)) as after:
         scores_after = [per_query(after.search_many, judged) for judged in sets]
-    results = [compare(j.name, b, a) for j, b, a in zip(sets, scores_before, scores_after, strict=True)]
+    results = [compare(j.name, b, a) for j, b, a in zip(sets, before, scores_after, strict=True)]
     return decide(results, margin)
 
 
