@@ -18,6 +18,7 @@ from finetune.fsdp import check_sharded, fsdp_options, is_fsdp
 from finetune.launch import per_device_batch, world_size
 from finetune.tasks.base import Prepared
 from llmcommon.cpu import cpu_has_bf16
+from llmcommon.heap import release_free_memory
 
 logger = logging.getLogger(__name__)
 progress_logger = logging.getLogger("finetune.progress")
@@ -102,7 +103,7 @@ def training_arguments(job: Job, prepared: Prepared, run_dir: Path) -> Any:
 def _callbacks(job: Job, run_dir: Path, metric: str) -> list[Any]:
     from transformers import EarlyStoppingCallback
 
-    callbacks: list[Any] = [RunLogCallback(run_dir, metric)]
+    callbacks: list[Any] = [RunLogCallback(run_dir, metric), HeapTrimCallback()]
     if job.train.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=job.train.early_stopping_patience))
     return callbacks
@@ -205,6 +206,30 @@ def _restore_finished(trainer: Any, checkpoint: Path) -> dict[str, Any]:
     if trainer.args.load_best_model_at_end and trainer.state.best_model_checkpoint:
         trainer._load_best_model()
     return {"train_runtime": None, "train_loss": None}
+
+
+class HeapTrimCallback:
+    """Returns freed heap memory to the system after every optimizer step of a CPU run.
+
+    Steps over batches of many lengths fragment glibc's heaps and the process grows step after step: the SciFact
+    `kb tune` run (e5-small, 48 steps) crept from 2.15 to 2.71 GB between steps and peaked at 3.03 GB. A trim
+    costs milliseconds against seconds-long CPU steps; GPU runs (whose steps are short and whose memory is the
+    device's) are left alone."""
+
+    def __init__(self) -> None:
+        self.cpu = False
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("on_"):
+            return lambda *args, **kwargs: None
+        raise AttributeError(name)
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.cpu = args.device.type == "cpu"
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.cpu:
+            release_free_memory()
 
 
 class RunLogCallback:
