@@ -38,6 +38,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def end_process_group() -> None:
+    """Under torchrun, tear down this rank's process group before the interpreter exits: a gloo group left to
+    interpreter finalization can abort the process ("terminate called without an active exception", exit -6)
+    after a run that succeeded. Only after success: a failing rank must not wait on its peers."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] not in ("run", "eval", "export", "-h", "--help"):
@@ -51,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if options.command == "run":
             result = run_job(load_job(options.job), resume=options.resume)
+            end_process_group()
             _print(
                 {"run_dir": result.run_dir, "metrics": result.metrics} if options.json else {"run_dir": result.run_dir}
             )
