@@ -8,24 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from ingest.embed import SentenceTransformerEmbedder
-from tests.support.finetune_data import wordpiece_tokenizer
 
 TEXTS = ["a knowledge base is a folder with a manifest", "short", "run ingest again whenever documents change"]
-
-
-@pytest.fixture(scope="module")
-def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from transformers import BertConfig, BertModel
-
-    folder = tmp_path_factory.mktemp("tiny-encoder")
-    wordpiece_tokenizer(folder)
-    config = BertConfig(vocab_size=300, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128)
-    BertModel(config).save_pretrained(folder)
-    return folder
 
 
 def model_tokenizers(embedder: SentenceTransformerEmbedder) -> list[object]:
