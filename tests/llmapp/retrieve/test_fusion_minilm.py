@@ -51,8 +51,7 @@ def test_measured_coverage_tells_english_from_chinese(retrievers: dict[str, Retr
     hybrid = retrievers["hybrid"]
     assert isinstance(hybrid, HybridRetriever)
     english = hybrid.dense_weight("Why won't my car start?")
-    # margins are in standard deviations since e5 (coverage.py); on this small fixture MiniLM's Chinese margin
-    # sits just above the floor (weight 0.30 vs 0.50 for English), on CMRC it is below it (weight 0)
-    assert english >= 0.3 and hybrid.dense_weight("龙井茶产自哪里？") < 0.65 * english
+    # MiniLM keeps 0.06 of the bag of words' probe margin in Chinese on this fixture (coverage.py), e5 0.16
+    assert english == 0.5 and hybrid.dense_weight("龙井茶产自哪里？") == 0.0
     for hit in hybrid.search("长城有多长", k=3):
         assert 0.0 <= hit.score <= 1.0
