@@ -33,9 +33,12 @@ from llmapp.language import Language, detect_language, split_sentences
 Grounding = Literal["generated", "extractive", "none"]
 Status = Literal["cited", "reattributed", "dropped"]
 
-# An extractive answer that shares no content term with the question must be this similar to it (encoder
-# cosine) to count as an answer rather than "not found". Calibrated with bench/support_check.py.
-MIN_QUESTION_SIMILARITY = 0.55
+# An extractive answer that shares no content term with the question (a cross-lingual one) counts as an answer
+# rather than "not found" when the encoder puts it this much closer to the question than the median candidate
+# sentence. Raw cosines cannot tell: e5-small gives any sentence 0.70-0.80 with any question. On the seed
+# articles (docs/grounding.md) 12 unrelated English questions ("What is the capital of France?") lifted their
+# best sentence 0.005-0.043, "What is knowledge distillation?" its Chinese definition 0.063.
+MIN_SIMILARITY_LIFT = 0.05
 # A sentence adding fewer content terms than this to the question's own restates it.
 ECHO_NEW_TERMS = 2
 # A sentence repeating terms of the question is about what was asked, so the passage backing it must hold at
@@ -96,7 +99,10 @@ class Grounder:
         if kept and (extractive_draft or answers_question(kept, question)):
             return Grounded(compose(kept, passages, language, inside=not extractive_draft), mode, checked)
         picks = [] if extractive_draft else self.extractive.select(question, [p.text for p in passages])
-        fallback = [s for s in self.verify(_render_picks(picks), passages, verbatim=True) if s.passage is not None]
+        # each pick checked as the sentence it is: rendered and split again, a pick without closing punctuation
+        # (a code line taken for a sentence) ran into the next one and took it down with it
+        sentences = [(strip_markers(p.text), [p.passage]) for p in picks]
+        fallback = [s for s in self.check_sentences(sentences, passages, verbatim=True) if s.passage is not None]
         if fallback and self._relevant(picks):
             if kept:  # a supported draft about something else than was asked ("面积" answered with a date)
                 checked = [replace(s, passage=None, status="dropped") for s in checked]
@@ -109,7 +115,12 @@ class Grounder:
                verbatim: bool = False) -> list[CheckedSentence]:
         """Each draft sentence checked; `verbatim`: the sentences are the passages' own (extractive), so the
         words decide and the encoder is not run (it could only add support)."""
-        sentences = draft_sentences(draft, len(passages))
+        return self.check_sentences(draft_sentences(draft, len(passages)), passages, question, verbatim)
+
+    def check_sentences(self, sentences: list[tuple[str, list[int]]], passages: list[Passage], question: str = "",
+                        verbatim: bool = False) -> list[CheckedSentence]:
+        """`verify` for sentences already split: (text without markers, the passage numbers it cites)."""
+        sentences = [(text, cited) for text, cited in sentences if text]
         if not sentences or not passages:
             return []
         check = replace(self.check, encoder=None) if verbatim else self.check
@@ -134,7 +145,7 @@ class Grounder:
         return CheckedSentence(text, best.n, "reattributed", best)
 
     def _relevant(self, picks: list[Pick]) -> bool:
-        return any(p.overlap or (p.similarity or 0.0) >= MIN_QUESTION_SIMILARITY for p in picks)
+        return any(p.overlap or (p.lift or 0.0) >= MIN_SIMILARITY_LIFT for p in picks)
 
 
 def on_topic(support: Support, sentence: str, asked: set[str], passage_terms: set[str]) -> Support:
@@ -216,10 +227,6 @@ def _join(parts: list[str]) -> str:
         glue = "" if not text or re.match(r"[\u3400-\u9fff。！？；：”」）]", text[-1]) else " "
         text += glue + part
     return text
-
-
-def _render_picks(picks: list[Pick]) -> str:
-    return " ".join(f"{p.text} [{p.passage}]" for p in picks)
 
 
 def not_found(passages: list[Passage], language: Language) -> str:

@@ -6,8 +6,11 @@ contains, weighted by how rare each term is among the passages' sentences (an ID
 root of the sentence's length so long sentences do not win by size alone (terms: lowercased English words
 minus a few function words, Chinese character bigrams). A heading or a sentence that is itself a question
 hands its score on to the sentences after it, which is where FAQ-style documents put the answer. With an
-encoder (the knowledge base's embedder or the multilingual one), the question-sentence cosine is added; a
-sentence of the shape the question asks for (a year for "which year", a number for "how many") gets a bonus.
+encoder (the knowledge base's embedder or the multilingual one), the question-sentence cosine is added: for
+every question (`similarity="always"`), or only when most candidate sentences are in another language than
+the question (`"cross-lingual"`: an English question over Chinese passages shares few words with them, and
+the words it shares are names and glosses, "Graph" in "Graph Attention Networks" for "computation graph").
+A sentence of the shape the question asks for (a year for "which year", a number for "how many") gets a bonus.
 Sentences in the question's language win when they score close to the best one. The best sentences are
 returned in document order, each run from one passage followed by its citation `[n]`. Deterministic, and
 never invents text.
@@ -15,12 +18,13 @@ never invents text.
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -87,6 +91,7 @@ class Pick:
     score: float  # relative to the best candidate: 1.0 for the best
     overlap: bool  # shares at least one content term with the question
     similarity: float | None  # the encoder's question-sentence cosine, None without an encoder
+    lift: float | None = None  # its similarity minus the median over all candidate sentences
 
 
 @dataclass
@@ -97,6 +102,7 @@ class ExtractiveGenerator:
     name: str = "extractive"
     model: str = "extractive"
     encoder: Any = None  # embeds texts (an ingest Embedder); adds the question-sentence similarity
+    similarity: Literal["always", "cross-lingual"] = "always"  # when the encoder's similarity is added
 
     @classmethod
     def from_config(cls, config: GeneratorConfig) -> ExtractiveGenerator:
@@ -126,14 +132,21 @@ class ExtractiveGenerator:
         if not statements:
             return []
         wanted = set(terms(question))
+        language = detect_language(question)
         lexical = _hand_on_echoes(sentences, _scores(sentences, wanted), wanted)
-        similarity = self._similarity(question, [sentences[i].text for i in statements])
+        texts = [sentences[i].text for i in statements]
+        similarity = self._similarity(question, texts) if self._uses_similarity(language, texts) else None
         scores = {i: _combine(lexical[i], similarity, rank, sentences[i], question)
                   for rank, i in enumerate(statements)}
-        chosen = self._choose(scores, sentences, detect_language(question), _passage_languages(sentences))
+        chosen = self._choose(scores, sentences, language, _passage_languages(sentences))
         best = max(scores.values()) or 1.0
-        return [Pick(sentences[i].passage, sentences[i].text, scores[i] / best, bool(sentences[i].terms & wanted),
-                     similarity[statements.index(i)] if similarity is not None else None) for i in chosen]
+        middle = float(np.median(similarity)) if similarity is not None else 0.0
+        picks = []
+        for i in chosen:
+            cosine = similarity[statements.index(i)] if similarity is not None else None
+            picks.append(Pick(sentences[i].passage, sentences[i].text, scores[i] / best,
+                              bool(sentences[i].terms & wanted), cosine, None if cosine is None else cosine - middle))
+        return picks
 
     def _choose(self, scores: dict[int, float], sentences: list[_Sentence], language: Language,
                 passage_languages: dict[int, Language]) -> list[int]:
@@ -150,12 +163,31 @@ class ExtractiveGenerator:
         order = sorted(pool, key=lambda i: (-scores[i], sentences[i].passage, i))
         return sorted(order[: self.max_sentences])
 
-    def _similarity(self, question: str, texts: list[str]) -> list[float] | None:
+    def _uses_similarity(self, language: Language, texts: list[str]) -> bool:
         if self.encoder is None or not texts:
-            return None
-        vectors = np.asarray(self.encoder.embed([question, *texts]), dtype=np.float32)
+            return False
+        return self.similarity == "always" or cross_lingual(language, texts)
+
+    def _similarity(self, question: str, texts: list[str]) -> list[float]:
+        """Cosine of the question (embedded as a query: e5's "query: " prompt) and each sentence."""
+        query = np.asarray(_embed(self.encoder, [question], "query"), dtype=np.float32)[0]
+        vectors = np.asarray(_embed(self.encoder, texts, "passage"), dtype=np.float32)
         vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        return np.clip(vectors[1:] @ vectors[0], 0.0, 1.0).tolist()  # type: ignore[no-any-return]
+        query = query / max(float(np.linalg.norm(query)), 1e-12)
+        return np.clip(vectors @ query, 0.0, 1.0).tolist()  # type: ignore[no-any-return]
+
+
+def cross_lingual(language: Language, sentences: list[str]) -> bool:
+    """Most of `sentences` are in another language than `language` (the question's)."""
+    other = sum(sentence_language(text) != language for text in sentences)
+    return 2 * other > len(sentences)
+
+
+def _embed(encoder: Any, texts: list[str], role: str) -> Any:
+    """Texts embedded in `role` by an ingest Embedder; an encoder without roles embeds them all alike."""
+    if "role" in inspect.signature(encoder.embed).parameters:
+        return encoder.embed(texts, role=role)
+    return encoder.embed(texts)
 
 
 def _passage_languages(sentences: list[_Sentence]) -> dict[int, Language]:

@@ -12,7 +12,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 from llmapp.chains import Answer, ChatChain, ChatHistory, QAChain, Turn
 from llmapp.chains.chat import HISTORY_TURNS
 from llmapp.chains.qa import QA_OPTIONS
+from llmapp.errors import ConfigError
 from llmapp.generate import GenerationOptions, Generator, Message, PassageAnswerer
 from llmapp.hits import Hit
 from llmapp.language import detect_language
@@ -56,6 +57,15 @@ class KbSearch:
         with self.kbs.retriever(self.name) as retriever:
             hits: list[Hit] = retriever.search(query, k=k, filters=filters)
             return hits
+
+    def embed(self, texts: Sequence[str], role: str = "passage") -> Any:
+        """The knowledge base's embedder on `texts`, under the retriever's lock (a tokenizer is not shared
+        between threads)."""
+        with self.kbs.retriever(self.name) as retriever:
+            embedder = getattr(retriever, "embedder", None)
+            if embedder is None:
+                raise ConfigError(f"knowledge base {self.name!r} is searched without an embedder")
+            return embedder.embed(list(texts), role=role)
 
 
 def generation_options(request: ChatRequest, max_allowed: int, grounded: bool = False) -> GenerationOptions:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
+
 from llmapp.chains import QAChain
 from llmapp.chains.grounding import Grounder, draft_sentences
 from llmapp.chains.packing import Passage
@@ -207,3 +209,52 @@ def test_the_fallback_finds_the_answer_in_a_passage_the_generators_window_left_o
     assert "Ian Goodfellow" in shown and "低秩矩阵" not in shown
     assert answer.grounding == "extractive" and "低秩矩阵" in answer.text
     assert [(c.n, c.source) for c in answer.citations] == [(2, "lora.txt")] and answer.citations[0].text == LORA
+
+
+class _DistillationEncoder:
+    """Embeds texts by whether they are about distillation, in either language."""
+
+    def embed(self, texts: list[str], role: str = "passage") -> np.ndarray:
+        return np.array([[1.0, 0.05] if "蒸馏" in t or "distillation" in t.lower() else [0.05, 1.0] for t in texts])
+
+
+def test_an_english_question_over_chinese_passages_is_answered_with_the_knowledge_bases_embedder() -> None:
+    """No English word of "What is knowledge distillation?" is in the Chinese passages, so the extractive fallback
+    had nothing to rank by and answered "not found"; with the retriever's embedder it finds the definition."""
+    quantization = "量化是将模型参数从高精度(如32位浮点数)转换为低精度(如8位整数)的技术。量化能减少模型的存储。"
+    hits = [hit(1, quantization, "quant.txt"), hit(2, DISTILLATION, "distill.txt")]
+    reply = "Knowledge distillation removes unnecessary layers from a model [1]."
+    question = "What is knowledge distillation?"
+    blind = QAChain(FixedRetriever(hits), FakeGenerator(replies=[reply]), min_relative_score=0.0).invoke(question)
+    assert blind.grounding == "none"
+    retriever = FixedRetriever(hits)
+    retriever.embedder = _DistillationEncoder()  # type: ignore[attr-defined]
+    answer = QAChain(retriever, FakeGenerator(replies=[reply]), min_relative_score=0.0).invoke(question)
+    assert answer.grounding == "extractive" and [c.n for c in answer.citations] == [2]
+    assert answer.text.startswith("From a Chinese passage of distill.txt: 知识蒸馏是一种")
+
+
+def test_each_extractive_pick_is_checked_as_its_own_sentence() -> None:
+    """A pick without closing punctuation (here a wrapped line; in the seed articles a code line taken for a
+    sentence) used to run into the next pick once rendered and split again, and the two were dropped together."""
+    passages = _passages("The student model runs on a CPU without any GPU at all",
+                         "Knowledge distillation trains a small student model to copy a large teacher model.")
+    grounder = Grounder(SupportCheck())
+    grounded = grounder.ground("What does the student model do?", "It flies to the moon.", passages)
+    assert grounded.grounding == "extractive" and grounded.cited == [1, 2]
+
+
+class _FlatEncoder:
+    """Puts every text about equally close to every other, as e5-small does with an unrelated question (0.7-0.8)."""
+
+    def embed(self, texts: list[str], role: str = "passage") -> np.ndarray:
+        return np.array([[1.0, 0.6 + 0.01 * (len(t) % 3)] for t in texts])
+
+
+def test_an_unrelated_english_question_over_chinese_passages_is_still_not_found() -> None:
+    """Every sentence is close to any question by e5's raw cosine; the chosen one must stand out from the rest."""
+    retriever = FixedRetriever([hit(1, LORA, "lora.txt"), hit(2, DISTILLATION, "distill.txt")])
+    retriever.embedder = _FlatEncoder()  # type: ignore[attr-defined]
+    chain = QAChain(retriever, FakeGenerator(replies=["Paris is the capital of France."]), min_relative_score=0.0)
+    answer = chain.invoke("What is the capital of France?")
+    assert answer.grounding == "none" and answer.citations == []

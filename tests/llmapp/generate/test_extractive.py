@@ -120,3 +120,56 @@ def test_an_english_question_over_a_chinese_article_gets_the_articles_sentence_n
     question because they were in its language; the question's language is preferred only from a passage in it."""
     text = _answer("What range does the Sigmoid function map its input to?", ACTIVATIONS)
     assert "0和1之间" in text and "arXiv" not in text and "Define" not in text
+
+
+_GRAPHS = "在图数据处理方面,如Graph Attention Networks (GATs)、Graph Convolutional Networks (GCNs)等,表现出色。"
+_PYTORCH = (
+    "动态计算图:与TensorFlow早期版本的静态计算图不同,PyTorch采用动态计算图。\n"
+    "分布式训练和部署:PyTorch支持分布式训练,可以在多GPU、多节点上高效地扩展模型训练。\n"
+    "易于上手:PyTorch的API设计简洁直观,学习曲线相对平缓。"
+)
+
+
+class _KeywordEncoder:
+    """Embeds texts by whether they mention 动态计算图 (e5 reads it as "dynamic computation graph"); records
+    the roles it was asked for, and refuses to run when told to."""
+
+    def __init__(self, refuse: bool = False) -> None:
+        self.refuse = refuse
+        self.roles: list[str] = []
+
+    def embed(self, texts: Sequence[str], role: str = "passage") -> np.ndarray:
+        if self.refuse:
+            raise AssertionError("the encoder ran for a question in its passages' language")
+        self.roles.append(role)
+        return np.array([[1.0, 0.1] if "动态计算图" in t or "computation graph" in t else [0.1, 1.0] for t in texts])
+
+
+def test_across_languages_the_encoder_ranks_the_sentences_not_a_shared_name() -> None:
+    """"graph" of the question matched "Graph Attention Networks" in a Chinese sentence and won; across
+    languages the encoder's similarity decides, with the question embedded as a query."""
+    question = "What kind of computation graph does PyTorch use?"
+    lexical = ExtractiveGenerator(max_sentences=1).select(question, [_GRAPHS, _PYTORCH])
+    assert "GATs" in lexical[0].text
+    encoder = _KeywordEncoder()
+    guided = ExtractiveGenerator(max_sentences=1, encoder=encoder, similarity="cross-lingual").select(
+        question, [_GRAPHS, _PYTORCH])
+    assert guided[0].text.startswith("动态计算图") and encoder.roles == ["query", "passage"]
+
+
+def test_in_the_passages_language_cross_lingual_mode_leaves_the_words_to_decide() -> None:
+    generator = ExtractiveGenerator(max_sentences=1, encoder=_KeywordEncoder(refuse=True), similarity="cross-lingual")
+    picks = generator.select("PyTorch 采用什么计算图？", [_GRAPHS, _PYTORCH])
+    assert picks[0].text.startswith("动态计算图") and picks[0].similarity is None
+
+
+def test_statements_of_code_are_code() -> None:
+    """Calls and tuple assignments without a keyword were read as English sentences and won English questions
+    over Chinese articles ("inputs, labels = inputs.to(rank), labels.to(rank)" for a Batch Normalization question)."""
+    for line in ("loss.backward()", "inputs, labels = inputs.to(rank), labels.to(rank)",
+                 "out, (hn, cn) = self.lstm(x, (h0, c0))", "super(RNN, self).__init__()",
+                 "dist.init_process_group(backend='gloo', rank=rank, world_size=world_size)"):
+        assert classify_line(line) == "code", line
+    for line in ("Use model.fit() to train, then call it.", "PyTorch采用动态计算图(见torch.autograd.grad())。",
+                 "First, then, and so = on."):
+        assert classify_line(line) == "text", line
