@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from ingest.embed import HashEmbedder
@@ -150,3 +151,22 @@ def test_searches_never_use_a_retriever_a_newer_version_closed(tmp_path: Path) -
         thread.join()
     kbs.close()
     assert failures == []
+
+
+def test_the_chat_chain_embeds_with_the_knowledge_bases_embedder(tmp_path: Path) -> None:
+    """The server's stand-in retriever embeds through the current retriever's embedder, so a cross-lingual
+    extractive answer is ranked as `ask` ranks it."""
+    from llmapp.chains.qa import embedder_of
+    from llmapp.server.chat import KbSearch
+    from llmapp.server.knowledge import KnowledgeBases
+
+    home = tmp_path / "home"
+    build_hash_kb(home, "notes", OLD)
+    kbs = KnowledgeBases(Settings(home=home, embedder="hash:64"), mode="hybrid")
+    kbs._embedders["hash:64"] = HashEmbedder(64)
+    search = KbSearch(kbs, "notes")
+    assert embedder_of(search) is search
+    vectors = search.embed(["otters and rivers", "水獭"], role="query")
+    assert vectors.shape == (2, 64)
+    assert np.allclose(vectors, HashEmbedder(64).embed(["otters and rivers", "水獭"], role="query"))
+    kbs.close()
