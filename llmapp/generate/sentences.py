@@ -30,6 +30,8 @@ _CODE = re.compile(
     r"|^\s*[})\]]+[;,]?\s*$|;\s*$|^\s*(#|//)\s*\w"
     r"|^\s*[\w.\[\]]+(\s*,\s*[\w.\[\]()]+)+\s*=\s*\S"  # inputs, labels = batch
     r"|^[^\u3400-\u9fff]*[\w)\]]\.\w+\(.*\)\s*[;,]?$"  # loss.backward(), super(RNN, self).__init__()
+    # a keyword argument on a line with no sentence end in it: model, {nn.Linear}, dtype=torch.qint8
+    r"|^(?!.*[.。!?！？](\s|$))[^\u3400-\u9fff]*\b[a-z_]\w*=[\w.'\"\[({-]"
 )
 _BOILERPLATE = re.compile(
     r"\d[\d,]*\s*次(阅读|浏览|播放)|没有评论|阅读原文|扫码|二维码|关注(我们|公众号)|点赞|收藏|转发|免费领取|领取|"

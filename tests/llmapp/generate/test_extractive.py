@@ -168,8 +168,9 @@ def test_statements_of_code_are_code() -> None:
     over Chinese articles ("inputs, labels = inputs.to(rank), labels.to(rank)" for a Batch Normalization question)."""
     for line in ("loss.backward()", "inputs, labels = inputs.to(rank), labels.to(rank)",
                  "out, (hn, cn) = self.lstm(x, (h0, c0))", "super(RNN, self).__init__()",
-                 "dist.init_process_group(backend='gloo', rank=rank, world_size=world_size)"):
+                 "dist.init_process_group(backend='gloo', rank=rank, world_size=world_size)",
+                 "model, {torch.nn.Linear}, dtype=torch.qint8"):
         assert classify_line(line) == "code", line
     for line in ("Use model.fit() to train, then call it.", "PyTorch采用动态计算图(见torch.autograd.grad())。",
-                 "First, then, and so = on."):
+                 "First, then, and so = on.", "Set x=1 in the config.", "Use --kb=notes to pick one."):
         assert classify_line(line) == "text", line
