@@ -106,8 +106,8 @@ class QAChain(Runnable[str | QuestionInput, Answer]):
         # all of them out while showing more supported ones (docs/grounding.md). Nor does it rank the extractive
         # answer's sentences when the question and the passages share a language: with e5-small that lowered CMRC F1
         # from 0.337 to 0.311 (400 questions). Across languages words cannot rank them, so the knowledge base's
-        # embedder does: on the seed articles' English questions that took the extractive answers' citations from
-        # 15 to 16 of 20, and "What is knowledge distillation?" from "not found" to its Chinese definition.
+        # embedder does: "What is knowledge distillation?" went from "not found" to its Chinese definition
+        # (docs/grounding.md: the seed articles' English questions, 14 -> 15 of 20 with the fixes beside it).
         self.generator = generator
         self.grounder = grounder or Grounder(SupportCheck(), ExtractiveGenerator(encoder=embedder_of(retriever),
                                                                                  similarity="cross-lingual"))
