@@ -208,7 +208,17 @@ def _restore_finished(trainer: Any, checkpoint: Path) -> dict[str, Any]:
     return {"train_runtime": None, "train_loss": None}
 
 
-class HeapTrimCallback:
+class _Hooks:
+    """A Trainer callback without importing transformers here: the Trainer calls every `on_*` hook, and the ones
+    a subclass does not define do nothing."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("on_"):
+            return lambda *args, **kwargs: None
+        raise AttributeError(name)
+
+
+class HeapTrimCallback(_Hooks):
     """Returns freed heap memory to the system after every optimizer step of a CPU run.
 
     Steps over batches of many lengths fragment glibc's heaps and the process grows step after step: the SciFact
@@ -219,11 +229,6 @@ class HeapTrimCallback:
     def __init__(self) -> None:
         self.cpu = False
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("on_"):
-            return lambda *args, **kwargs: None
-        raise AttributeError(name)
-
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.cpu = args.device.type == "cpu"
 
@@ -232,7 +237,7 @@ class HeapTrimCallback:
             release_free_memory()
 
 
-class RunLogCallback:
+class RunLogCallback(_Hooks):
     """Progress lines (step, loss, tokens/s, ETA), train_log.jsonl and TensorBoard events, on rank 0."""
 
     def __init__(self, run_dir: Path, metric: str) -> None:
@@ -240,11 +245,6 @@ class RunLogCallback:
         self.metric = metric
         self.writer: Any = None
         self.clock = (0.0, 0, 0)  # (time, step, tokens) at the last progress line
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("on_"):  # the Trainer calls every hook; the ones not defined here do nothing
-            return lambda *args, **kwargs: None
-        raise AttributeError(name)
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if not state.is_world_process_zero:
