@@ -2,7 +2,8 @@
 
 `Retriever.search_many` does the shared work: validation, metadata filters (resolved to the allowed chunk ids
 before ranking), a candidate pool larger than k, optional cross-encoder reranking, `min_score`, near-duplicate
-removal and provenance from the docstore. An implementation only turns a batch of queries into
+removal (a neighbouring chunk that ranks among the k best is joined to the better one) and provenance from the
+docstore. An implementation only turns a batch of queries into
 (chunk id, score) lists, best first, in `_search`.
 """
 
@@ -12,6 +13,7 @@ import sys
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -47,13 +49,16 @@ class Retriever(ABC):
         self.reranker = reranker
         self.rerank_top = rerank_top
 
-    def search(self, query: str, k: int = 5, filters: FilterSpec = None) -> list[Hit]:
-        """The k best distinct chunks for `query`; [] means nothing relevant (all below `min_score`)."""
+    def search(self, query: str, k: int = 5, filters: FilterSpec = None, join_neighbours: bool = True) -> list[Hit]:
+        """The k best distinct passages for `query`; [] means nothing relevant (all below `min_score`). A chunk
+        next to a better hit of the same document is no passage of its own: when it ranks among the k best, its
+        text is joined to the better hit's (`join_neighbours`, see `distinct`), otherwise it is dropped."""
         if not query.strip():
             raise ConfigError("the query is empty")
-        return self.search_many([query], k, filters)[0]
+        return self.search_many([query], k, filters, join_neighbours)[0]
 
-    def search_many(self, queries: Sequence[str], k: int = 5, filters: FilterSpec = None) -> list[list[Hit]]:
+    def search_many(self, queries: Sequence[str], k: int = 5, filters: FilterSpec = None,
+                    join_neighbours: bool = True) -> list[list[Hit]]:
         """`search` for a batch of queries: models run once per batch, not once per query. A blank query in a
         batch gets no hits rather than failing the whole batch."""
         if k < 1:
@@ -61,7 +66,7 @@ class Retriever(ABC):
         blank = [i for i, query in enumerate(queries) if not query.strip()]
         if blank:
             asked = [q for q in queries if q.strip()]
-            results = self.search_many(asked, k, filters) if asked else []
+            results = self.search_many(asked, k, filters, join_neighbours) if asked else []
             for i in blank:
                 results.insert(i, [])
             return results
@@ -71,12 +76,13 @@ class Retriever(ABC):
             return [[] for _ in queries]
         pool = max(k * _POOL_FACTOR + _POOL_EXTRA, self.rerank_top if self.reranker else 0)
         scored = self._search(list(queries), pool, allowed)
-        return [self._hits(query, pairs, k) for query, pairs in zip(queries, scored, strict=True)]
+        return [self._hits(query, pairs, k, join_neighbours)
+                for query, pairs in zip(queries, scored, strict=True)]
 
-    def _hits(self, query: str, scored: Scored, k: int) -> list[Hit]:
+    def _hits(self, query: str, scored: Scored, k: int, join_neighbours: bool) -> list[Hit]:
         records = self.snapshot.chunks(cid for cid, _ in scored)
         hits = [_hit(records[cid], score) for cid, score in scored if cid in records]
-        hits = distinct(hits)
+        hits = distinct(hits, join_within=k if join_neighbours else 0)
         if self.reranker is not None:
             hits = rerank(self.reranker, query, hits, self.rerank_top)
         if self.min_score is not None:
@@ -106,17 +112,42 @@ def _hit(record: Any, score: float) -> Hit:
                metadata=record.metadata)
 
 
-def distinct(hits: list[Hit]) -> list[Hit]:
-    """Drop a hit whose text equals a better hit's, or that is the same document's neighbour (ordinals one
-    apart) or overlaps a better hit's span: the better one already carries that passage."""
+def distinct(hits: list[Hit], join_within: int = 0) -> list[Hit]:
+    """Distinct passages from hits ranked best first. A hit whose text equals a better hit's is dropped. A hit
+    that is the same document's neighbour of a better hit (ordinals one apart) or overlaps its span (chunks share
+    `overlap` tokens) is dropped too, unless it ranks among the first `join_within` distinct hits: then its text
+    is joined to the better hit's (once per hit, so a passage spans at most two chunks). Dropping it there lost
+    answers: on the seed articles the chunk holding "PyTorch ... 动态计算图" ranked 2nd, right after the chunk
+    before it, and was never shown."""
     kept: list[Hit] = []
     texts: set[str] = set()
+    joined: set[int] = set()
     for hit in hits:
-        if hit.text in texts or any(_near(hit, other) for other in kept):
+        if hit.text in texts:
             continue
-        kept.append(hit)
+        near = next((i for i, other in enumerate(kept) if _near(hit, other)), None)
+        if near is None:
+            kept.append(hit)
+        elif len(kept) < join_within and near not in joined:
+            kept[near] = join(kept[near], hit)
+            joined.add(near)
+        else:
+            continue
         texts.add(hit.text)
     return kept
+
+
+def join(better: Hit, neighbour: Hit) -> Hit:
+    """`better` with `neighbour`'s text added in document order (their shared overlap once) and the union span;
+    rank, score, chunk id and ordinal stay `better`'s."""
+    first, second = sorted((better, neighbour), key=lambda h: h.span)
+    gap = second.span[0] - first.span[1]  # < 0: overlap; > 0: the whitespace between them
+    if gap < 0 and -gap <= len(second.text) and first.text.endswith(second.text[:-gap]):
+        text = first.text + second.text[-gap:]
+    else:
+        text = first.text + ("" if gap == 0 else " " if gap == 1 else "\n\n") + second.text
+    span = (min(first.span[0], second.span[0]), max(first.span[1], second.span[1]))
+    return replace(better, text=text, span=span)
 
 
 def _near(a: Hit, b: Hit) -> bool:

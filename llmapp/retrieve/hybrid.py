@@ -3,8 +3,12 @@
     score = w * dense + (1 - w) * lexical
     dense   = the cosine similarity rescaled over the candidate pool: (cos - worst) / (best - worst), in [0, 1].
               Raw cosines sit where the model puts them (MiniLM spreads them over [0, 0.8], e5 packs them into
-              [0.7, 0.9]); rescaled, the best candidate scores 1 with any model, and an English question over
-              Chinese passages (lower cosines all round) still gives its best match a full dense score
+              [0.7, 0.9]); rescaled, the best candidate scores 1 with any model. A multilingual model also puts
+              passages in the question's language above better ones in another language (e5-small ranks English
+              code and reference lists above the Chinese paragraph that answers an English question), so the
+              candidates in another language than the question are rescaled among themselves too, and keep the
+              higher of the two: the best of them scores 1 as well, and BM25 and the order within each language
+              decide between them
     lexical = BM25 / the best BM25 the query could reach in this knowledge base (LexicalScorer), in [0, 1]
     w       = the dense weight for the query's language (share of CJK ideographs, llmapp.language), scaled by
               how well the embedder covers that language (llmapp.retrieve.coverage)
@@ -57,6 +61,7 @@ class HybridRetriever(Retriever):
         self.weights = weights or FusionWeights()
         self._dense: DenseScorer | None = None
         self._lexical: LexicalScorer | None = None
+        self._languages: dict[int, Language] = {}  # chunk id -> its language, read once per chunk
 
     @property
     def dense(self) -> DenseScorer:
@@ -74,6 +79,15 @@ class HybridRetriever(Retriever):
         language = detect_language(query)
         return self.weights.dense_weight(language, self.coverage.get(language, 1.0))
 
+    def other_language(self, query: str, pool: np.ndarray) -> np.ndarray:
+        """Which chunk ids of `pool` are in another language than `query` (from their text, read once per chunk)."""
+        missing = [int(cid) for cid in pool if int(cid) not in self._languages]
+        if missing:
+            for cid, record in self.snapshot.chunks(missing).items():
+                self._languages[cid] = detect_language(record.text)
+        language = detect_language(query)
+        return np.asarray([self._languages.get(int(cid), language) != language for cid in pool], dtype=bool)
+
     def _search(self, queries: list[str], n: int, allowed: np.ndarray | None) -> list[Scored]:
         if len(self.dense) == 0:
             return [[] for _ in queries]
@@ -89,13 +103,18 @@ class HybridRetriever(Retriever):
         lexical_ids = self.lexical.index.chunk_ids[self.lexical.top(lexical, max(n, _CANDIDATES))]
         pool = np.union1d(dense_ids, lexical_ids)
         return fuse(pool, self.dense.scores_of(vector, pool), lexical[self.lexical.rows_of(pool)],
-                    self.dense_weight(query), n)
+                    self.dense_weight(query), n, self.other_language(query, pool))
 
 
-def fuse(pool: np.ndarray, cosines: np.ndarray, lexical: np.ndarray, w: float, n: int) -> Scored:
-    """The n best of the sorted candidate ids `pool` by w * rescaled cosine + (1 - w) * normalised BM25 (every
-    backend fuses here, so a Milvus knowledge base ranks as a local one)."""
-    fused = w * rescale(cosines) + (1.0 - w) * lexical
+def fuse(pool: np.ndarray, cosines: np.ndarray, lexical: np.ndarray, w: float, n: int,
+         other_language: np.ndarray | None = None) -> Scored:
+    """The n best of the sorted candidate ids `pool` by w * dense + (1 - w) * normalised BM25, where dense is the
+    cosine rescaled over the pool, or for the candidates marked `other_language`, over them alone when that is
+    higher (see the module doc). Every backend fuses here, so a Milvus knowledge base ranks as a local one."""
+    dense = rescale(cosines)
+    if other_language is not None and other_language.any():
+        dense[other_language] = np.maximum(dense[other_language], rescale(cosines[other_language]))
+    fused = w * dense + (1.0 - w) * lexical
     best = np.argsort(-fused, kind="stable")[:n]
     return [(int(pool[i]), float(fused[i])) for i in best]
 

@@ -59,7 +59,8 @@ class MilvusHybridRetriever(HybridRetriever):
         if pool.size == 0:
             return []
         cosines = self.snapshot.vectors_of(pool) @ vector
-        return fuse(pool, cosines, self._lexical_of(bm25, pool), self.dense_weight(query), n)
+        return fuse(pool, cosines, self._lexical_of(bm25, pool), self.dense_weight(query), n,
+                    self.other_language(query, pool))
 
     def _lexical_of(self, bm25: Any, pool: np.ndarray) -> np.ndarray:
         """Normalised BM25 of each pooled chunk (0 where it shares no term with the query)."""

@@ -80,7 +80,9 @@ def mine(retriever: Any, queries: Sequence[PseudoQuery], depth: int = DEPTH,
     triples: list[Triple] = []
     for begin in range(0, len(queries), batch_size):
         batch = queries[begin : begin + batch_size]
-        for query, hits in zip(batch, retriever.search_many([q.text for q in batch], depth), strict=True):
+        # Chunks as they are: a negative joined with its neighbour would be a passage the model never sees.
+        found = retriever.search_many([q.text for q in batch], depth, join_neighbours=False)
+        for query, hits in zip(batch, found, strict=True):
             negative = pick_negative(query, hits, report)
             report.with_negative += negative is not None
             triples.append(Triple(query.text, query.positive, negative))

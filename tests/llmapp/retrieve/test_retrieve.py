@@ -10,6 +10,7 @@ import pytest
 from ingest.embed import HashEmbedder
 from ingest.store import KnowledgeBase
 from llmapp.errors import ConfigError
+from llmapp.hits import Hit
 from llmapp.retrieve import (
     DenseRetriever,
     Filters,
@@ -19,6 +20,7 @@ from llmapp.retrieve import (
     build_retriever,
     open_retriever,
 )
+from llmapp.retrieve.base import distinct, join
 from llmapp.settings import Settings
 from tests.support.retrieval_fixtures import build_kb
 
@@ -118,6 +120,44 @@ def test_adjacent_chunks_of_one_document_are_not_near_duplicates(tmp_path: Path)
     ordinals = sorted(h.ordinal for h in hits)
     assert len(hits) >= 2
     assert all(b - a >= 2 for a, b in zip(ordinals, ordinals[1:], strict=False))
+
+
+def test_a_neighbour_among_the_k_best_is_joined_to_the_better_hit(tmp_path: Path) -> None:
+    text = ("Pandas live in the bamboo forests of Sichuan and sleep most of the day. "
+            "A panda eats bamboo for about fourteen hours every day. "
+            "Red pandas are a different animal, closer to raccoons than to bears.")
+    kb = build_kb(tmp_path, {"pandas.txt": text, "tea.txt": "Longjing tea grows near the West Lake."},
+                  chunk_tokens=16)
+    with LexicalRetriever(KnowledgeBase.open(kb).snapshot()) as retriever:
+        chunks = retriever.search("panda bamboo Sichuan fourteen hours", k=10, join_neighbours=False)
+        joined = retriever.search("panda bamboo Sichuan fourteen hours", k=10)
+        records = retriever.snapshot.chunks(retriever.snapshot.chunk_ids()).values()
+    assert [h.chunk_id for h in joined] == [h.chunk_id for h in chunks]  # the same passages, in the same order
+    best = joined[0]
+    spans = sorted(r.span if hasattr(r, "span") else (r.start, r.end) for r in records if r.source == best.source)
+    assert best.source.endswith("pandas.txt") and len(spans) >= 3
+    assert best.text != chunks[0].text and best.text.startswith(chunks[0].text) or best.text.endswith(chunks[0].text)
+    assert best.text == text[best.span[0] : best.span[1]]  # two chunks, in document order, the overlap once
+    assert sum(1 for start, end in spans if best.span[0] <= start and end <= best.span[1]) == 2
+
+
+def test_join_puts_the_text_in_document_order_with_the_overlap_once() -> None:
+    def hit(text: str, start: int, ordinal: int, rank: int) -> Hit:
+        return Hit(rank=rank, score=1.0 / rank, text=text, source="a.txt", doc_id="a.txt", chunk_id=ordinal,
+                   ordinal=ordinal, span=(start, start + len(text)))
+
+    doc = "One two three four. Five six seven eight. Nine ten."
+    first, second = hit(doc[:29], 0, 0, 2), hit(doc[20:], 20, 1, 1)  # "Five six " is in both
+    joined = join(second, first)
+    assert joined.text == doc and joined.span == (0, len(doc))
+    assert (joined.chunk_id, joined.rank, joined.score) == (1, 1, 1.0)
+    gap = hit("Nine ten.", 42, 1, 2)
+    assert join(hit(doc[:19], 0, 0, 1), gap).text == "One two three four.\n\nNine ten."
+    # a third chunk overlapping a joined passage is dropped: a passage spans at most two chunks
+    kept = distinct([hit(doc[:25], 0, 0, 1), hit(doc[20:45], 20, 1, 2), hit(doc[40:], 40, 2, 3)], join_within=5)
+    assert len(kept) == 1 and kept[0].text == doc[:45]
+    # past the k best, a neighbour is dropped as before
+    assert [h.text for h in distinct([hit(doc[:25], 0, 0, 1), hit(doc[20:45], 20, 1, 2)], join_within=1)] == [doc[:25]]
 
 
 def test_build_retriever_takes_a_knowledge_base_and_an_embedder(kb: Path, tmp_path: Path) -> None:
