@@ -46,6 +46,11 @@ def _stemmer() -> Any:
     return Stemmer.Stemmer("english")
 
 
+def segment(text: str) -> list[str]:
+    """jieba's words of a Chinese text, in order (precise mode: each character in one word)."""
+    return [word for word in _jieba().lcut(text) if word.strip()]
+
+
 def tokenize(text: str) -> list[str]:
     """BM25 tokens of a text in any mix of Chinese and English."""
     tokens: list[str] = []

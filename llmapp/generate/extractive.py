@@ -10,6 +10,8 @@ encoder (the knowledge base's embedder or the multilingual one), the question-se
 every question (`similarity="always"`), or only when most candidate sentences are in another language than
 the question (`"cross-lingual"`: an English question over Chinese passages shares few words with them, and
 the words it shares are names and glosses, "Graph" in "Graph Attention Networks" for "computation graph").
+Term glosses in the passages ("权重剪枝(Weight Pruning)") bridge the two languages: a sentence that names a term
+the question asks about, in either language, carries the question's words for it (`llmapp.generate.glossary`).
 A sentence of the shape the question asks for (a year for "which year", a number for "how many") gets a bonus.
 Sentences in the question's language win when they score close to the best one. The best sentences are
 returned in document order, each run from one passage followed by its citation `[n]`. Deterministic, and
@@ -29,6 +31,7 @@ from typing import Any, Literal
 import numpy as np
 
 from llmapp.generate.base import Message, approx_tokens, options_from, stop_at, validate_messages
+from llmapp.generate.glossary import Gloss, bridge, glosses
 from llmapp.generate.registry import GeneratorConfig
 from llmapp.generate.sentences import (
     MIN_TERMS,
@@ -127,7 +130,8 @@ class ExtractiveGenerator:
 
     def select(self, question: str, passages: list[str]) -> list[Pick]:
         """The best answer sentences, in document order (empty when the passages have no sentence)."""
-        sentences = _candidates(passages, asks_for_code(question))
+        glossary = [gloss for gloss in glosses(passages) if gloss.asked_by(question)]
+        sentences = _candidates(passages, asks_for_code(question), glossary)
         statements = [i for i, s in enumerate(sentences) if s.kind == "text"]
         if not statements:
             return []
@@ -200,14 +204,16 @@ def _passage_languages(sentences: list[_Sentence]) -> dict[int, Language]:
     return {n: detect_language(" ".join(parts)) for n, parts in texts.items()}
 
 
-def _candidates(passages: list[str], want_code: bool) -> list[_Sentence]:
+def _candidates(passages: list[str], want_code: bool, glossary: list[Gloss]) -> list[_Sentence]:
+    """Each passage's sentences with their terms, plus the terms they carry through the question's glosses."""
     out: list[_Sentence] = []
     for n, passage in enumerate(passages, start=1):
         for i, (text, kind) in enumerate(candidate_sentences(passage, want_code)):
             found = frozenset(terms(text))
             if kind == "text" and len(found) < MIN_TERMS:
                 kind = "fragment"
-            out.append(_Sentence(n, i, text, found, max(1, len(found)), kind))
+            carried = bridge(text, glossary, terms) if glossary else frozenset()
+            out.append(_Sentence(n, i, text, found | carried, max(1, len(found)), kind))
     return out
 
 
