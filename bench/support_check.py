@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from llmapp.chains.grounding import draft_sentences, states_nothing
-from llmapp.chains.support import SupportCheck, content_terms
+from llmapp.chains.support import SupportCheck, content_terms, subject_names
 
 DATA = Path(__file__).parent / "data"
 
@@ -58,7 +58,7 @@ def verdicts(check: SupportCheck, drafts: list[dict[str, Any]], labels: list[dic
         draft = drafts[label["draft"]]
         text, _ = draft_sentences(draft["draft"], len(draft["passages"]))[label["sentence"]]
         assert text == label["text"], f"label {label} no longer matches the draft's sentence {text!r}"
-        supports = check.judge([text], [p["text"] for p in draft["passages"]])[0]
+        supports = check.judge([text], [p["text"] for p in draft["passages"]], subject_names(draft["question"]))[0]
         supported = any(check.supported(s) for s in supports)
         shown.append(supported and not states_nothing(text, content_terms(draft["question"])))
     return shown

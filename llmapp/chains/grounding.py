@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from llmapp.chains.citations import check_citations
 from llmapp.chains.packing import Passage
-from llmapp.chains.support import Support, SupportCheck, content_terms, strip_markers
+from llmapp.chains.support import Support, SupportCheck, content_terms, strip_markers, subject_names
 from llmapp.generate.extractive import ExtractiveGenerator, Pick
 from llmapp.generate.sentences import asks_yes_no
 from llmapp.language import Language, detect_language, split_sentences
@@ -124,7 +124,7 @@ class Grounder:
         if not sentences or not passages:
             return []
         check = replace(self.check, encoder=None) if verbatim else self.check
-        judged = check.judge([text for text, _ in sentences], [p.text for p in passages])
+        judged = check.judge([text for text, _ in sentences], [p.text for p in passages], subject_names(question))
         seen: set[str] = set()
         asked = content_terms(question)
         held = [content_terms(p.text) for p in passages]

@@ -35,7 +35,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from llmapp.generate.extractive import terms
-from llmapp.language import split_sentences
+from llmapp.language import detect_language, split_sentences
 
 # Calibrated on bench/data/support_labels.jsonl (see docs/grounding.md).
 LEXICAL_THRESHOLD = 0.5
@@ -87,17 +87,21 @@ class SupportCheck:
     def supported(self, support: Support) -> bool:
         return not support.missing and support.score >= self.cutoff
 
-    def judge(self, sentences: Sequence[str], passages: Sequence[str]) -> list[list[Support]]:
-        """For each sentence, its support by each passage (passage numbers 1..len(passages))."""
+    def judge(self, sentences: Sequence[str], passages: Sequence[str],
+              subjects: Sequence[str] = ()) -> list[list[Support]]:
+        """For each sentence, its support by each passage (passage numbers 1..len(passages)). `subjects`: the
+        question's names (`subject_names`); one that a sentence mentions must be in the window that backs it."""
         similarity = self._similarity(sentences, passages)
         return [
-            [self._support(sentence, passage, n, similarity[i][n - 1] if similarity is not None else None)
+            [self._support(sentence, passage, n, similarity[i][n - 1] if similarity is not None else None,
+                           mentioned(subjects, sentence))
              for n, passage in enumerate(passages, start=1)]
             for i, sentence in enumerate(sentences)
         ]
 
-    def _support(self, sentence: str, passage: str, n: int, semantic: float | None) -> Support:
-        lexical, missing = local_support(sentence, passage)
+    def _support(self, sentence: str, passage: str, n: int, semantic: float | None,
+                 subjects: Sequence[str] = ()) -> Support:
+        lexical, missing = local_support(sentence, passage, subjects)
         weight = self.semantic_weight
         blended = lexical if semantic is None else (1 - weight) * lexical + weight * semantic
         score = max(lexical, blended)
@@ -120,7 +124,22 @@ def content_terms(sentence: str) -> set[str]:
     return set(terms(_normal(strip_markers(sentence))))
 
 
-def local_support(sentence: str, passage: str) -> tuple[float, tuple[str, ...]]:
+def subject_names(question: str) -> list[str]:
+    """The names a question asks about ("Caffe" in "Who developed Caffe?" and in "Caffe 是由谁开发的？"): Latin
+    words that `required_facts` takes for names, and in a Chinese question every Latin word of two letters or
+    more (there a Latin word is a name or a term wherever it stands)."""
+    text = _normal(question)
+    if detect_language(text) == "zh":
+        return list(dict.fromkeys(w for w in _LATIN.findall(_NUMBER.sub(" ", text)) if len(w) >= 2))
+    return [fact for fact in dict.fromkeys(required_facts(text)) if not fact[:1].isdigit()]
+
+
+def mentioned(subjects: Sequence[str], sentence: str) -> tuple[str, ...]:
+    squashed = _squash(sentence)
+    return tuple(name for name in subjects if _squash(name) in squashed)
+
+
+def local_support(sentence: str, passage: str, subjects: Sequence[str] = ()) -> tuple[float, tuple[str, ...]]:
     """(lexical support, missing facts) by the best window of the passage: one of its sentences or two in a row.
 
     Judged against the whole passage, a sentence that pins a true year from one sentence onto a claim from
@@ -128,13 +147,19 @@ def local_support(sentence: str, passage: str) -> tuple[float, tuple[str, ...]]:
     something else) passed, and SmolLM2 writes such sentences often. The best window is the one missing the
     fewest facts, then the one with the highest lexical support. Two sentences in a row, because a restatement
     takes its subject from the sentence before ("她..." after "佩内塔..."); facts of two adjacent sentences can
-    still be mixed (single sentences only cut the labelled supported sentences kept from 64% to 53%)."""
+    still be mixed (single sentences only cut the labelled supported sentences kept from 64% to 53%).
+
+    `subjects` (names of the question that the sentence mentions) count as facts the window must hold too:
+    "Caffe is a product of Facebook's AI Research (FAIR) team." passed on "Detectron2是Facebook AI
+    Research(FAIR)开发的……", a window of a passage that names Caffe only elsewhere ("Caffe由伯克利……开发")."""
     best: tuple[float, tuple[str, ...]] | None = None
     for window in passage_windows(passage):
-        candidate = (lexical_support(sentence, window), missing_facts(sentence, window))
+        squashed = _squash(window)
+        absent = tuple(name for name in subjects if _squash(name) not in squashed)
+        candidate = (lexical_support(sentence, window), tuple(dict.fromkeys(missing_facts(sentence, window) + absent)))
         if best is None or (len(candidate[1]), -candidate[0]) < (len(best[1]), -best[0]):
             best = candidate
-    return best if best is not None else (0.0, tuple(required_facts(sentence)))
+    return best if best is not None else (0.0, tuple(dict.fromkeys([*required_facts(sentence), *subjects])))
 
 
 def passage_windows(passage: str) -> list[str]:

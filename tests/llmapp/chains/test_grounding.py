@@ -11,7 +11,7 @@ from llmapp.chains import QAChain
 from llmapp.chains.grounding import Grounder, draft_sentences
 from llmapp.chains.packing import Passage
 from llmapp.chains.qa import QA_OPTIONS
-from llmapp.chains.support import SupportCheck, lexical_support, missing_facts
+from llmapp.chains.support import SupportCheck, lexical_support, missing_facts, subject_names
 from llmapp.generate import FakeGenerator
 from tests.support.fixed_hits import FixedRetriever, hit
 from tests.support.ground_passages import DISTILLATION, GAN, GPT3, LORA
@@ -102,6 +102,31 @@ def test_a_true_fact_moved_onto_another_claim_is_not_supported() -> None:
                         "佩内塔在2015年美国网球公开赛夺得冠军。",  # its subject is in the sentence before
                         "2015年，佩内塔在美国网球公开赛夺得冠军。"], [PENNETTA])
     assert all(check.supported(s[0]) for s in kept), kept
+
+
+_FRAMEWORKS = (
+    "Caffe(Convolutional Architecture for Fast Feature Embedding)是一个开源的深度学习框架。"
+    "Caffe由伯克利人工智能研究小组和伯克利视觉与学习中心开发,以其速度、模块化和表达性而著称。"
+    "PaddlePaddle是百度研发的开源深度学习平台。"
+    "Detectron2是Facebook AI Research(FAIR)开发的下一代开源目标检测和实例分割框架,基于PyTorch实现。"
+)
+
+
+def test_the_name_asked_about_must_be_in_the_window_that_backs_the_sentence() -> None:
+    """SmolLM2 on the seed articles: "Who developed Caffe?" -> "Caffe is a product of Facebook's AI Research (FAIR)
+    team." Its facts are those of the Detectron2 sentence, and the passage names Caffe only elsewhere."""
+    check = SupportCheck()
+    wrong, right = check.judge(["Caffe is a product of Facebook's AI Research (FAIR) team.",
+                                "Caffe由伯克利人工智能研究小组和伯克利视觉与学习中心开发。"], [_FRAMEWORKS],
+                               subject_names("Who developed Caffe?"))
+    assert not check.supported(wrong[0]) and "Caffe" in wrong[0].missing
+    assert check.supported(right[0])
+    assert subject_names("Who developed Caffe?") == ["Caffe"]
+    assert subject_names("Caffe 是由谁开发的？") == ["Caffe"]
+    assert subject_names("What is the core idea of LoRA?") == ["LoRA"]
+    grounded = Grounder().ground("Who developed Caffe?", "Caffe is a product of Facebook's AI Research (FAIR) team [1].",
+                                 _passages(_FRAMEWORKS))
+    assert "Facebook" not in grounded.text and "伯克利" in grounded.text
 
 
 def test_copied_clause_with_an_invented_tail_is_not_supported() -> None:
