@@ -66,6 +66,16 @@ ECHO_NEW_TERMS = 1
 ECHO_SHARE = 0.9
 
 
+# Chinese question words: "是什么" of "Dropout 是什么方法？" made 是什/什么 question terms, and headings such as
+# "T5是什么" (rare bigrams, so heavily weighted) handed their score to the sentences under them.
+_INTERROGATIVE = re.compile(r"为什么|什么|哪些|哪个|哪一|哪里|哪儿|怎么样|怎么|怎样|如何|多少|谁|吗|呢")
+
+
+def question_terms(question: str) -> set[str]:
+    """The question's scoring terms, without its question words (什么, 哪些, 如何…; English ones are stopwords)."""
+    return set(terms(_INTERROGATIVE.sub(" ", question)))
+
+
 def terms(text: str) -> list[str]:
     """Scoring terms: English words, Chinese character bigrams (a lone character for a one-character run)."""
     lowered = text.lower()
@@ -135,9 +145,9 @@ class ExtractiveGenerator:
         statements = [i for i, s in enumerate(sentences) if s.kind == "text"]
         if not statements:
             return []
-        wanted = set(terms(question))
+        wanted, content = set(terms(question)), question_terms(question)
         language = detect_language(question)
-        lexical = _hand_on_echoes(sentences, _scores(sentences, wanted), wanted)
+        lexical = _hand_on_echoes(sentences, _scores(sentences, wanted, content), wanted)
         texts = [sentences[i].text for i in statements]
         similarity = self._similarity(question, texts) if self._uses_similarity(language, texts) else None
         scores = {i: _combine(lexical[i], similarity, rank, sentences[i], question)
@@ -149,7 +159,7 @@ class ExtractiveGenerator:
         for i in chosen:
             cosine = similarity[statements.index(i)] if similarity is not None else None
             picks.append(Pick(sentences[i].passage, sentences[i].text, scores[i] / best,
-                              bool(sentences[i].terms & wanted), cosine, None if cosine is None else cosine - middle))
+                              bool(sentences[i].terms & content), cosine, None if cosine is None else cosine - middle))
         return picks
 
     def _choose(self, scores: dict[int, float], sentences: list[_Sentence], language: Language,
@@ -227,12 +237,16 @@ def _combine(lexical: float, similarity: list[float] | None, rank: int, sentence
     return score
 
 
-def _scores(sentences: list[_Sentence], question_terms: set[str]) -> list[float]:
+def _scores(sentences: list[_Sentence], wanted: set[str], content: set[str]) -> list[float]:
+    """IDF overlap with the question's terms (`wanted`), for sentences sharing one of its `content` terms (its
+    terms without question words): "T5是什么" shares only 是什/什么 with "Dropout 是什么方法？" and scores 0, while
+    "LoRA是什么" still cues the answer to "LoRA 的核心思想是什么？"."""
     statements = [s for s in sentences if s.kind in ("text", "heading")]
     df = Counter(term for s in statements for term in s.terms)
     n = max(1, len(statements))
     idf = {term: math.log(1 + n / count) for term, count in df.items()}
-    raw = [sum(idf.get(t, 0.0) for t in s.terms & question_terms) / math.sqrt(s.length) for s in sentences]
+    raw = [sum(idf.get(t, 0.0) for t in s.terms & wanted) / math.sqrt(s.length) if s.terms & content else 0.0
+           for s in sentences]
     scores = list(raw)
     carried, decay, passage = 0.0, 1.0, 0
     for i, s in enumerate(sentences):
