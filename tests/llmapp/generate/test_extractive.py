@@ -22,6 +22,16 @@ def test_heading_is_a_cue_not_an_answer_zh() -> None:
     assert "LoRA是什么" not in text and "Goodfellow" not in text
 
 
+def test_a_heading_sharing_only_question_words_cues_nothing() -> None:
+    """"T5是什么" shares only 是什/什么 with "Dropout 是什么方法？" (rare bigrams, so heavily weighted) and handed its
+    score to the T5 sentence under it."""
+    t5 = "T5是什么\n\nT5,全称为Text-to-Text Transfer Transformer,是Google推出的一种先进的预训练模型。"
+    dropout = ("L2正则化可以防止参数过大,提高模型稳定性。\n-\n"
+               "Dropout:Dropout是一种随机失活的方法,其在训练过程中以一定概率随机关闭一部分神经元。")
+    picks = ExtractiveGenerator(max_sentences=1).select("Dropout 是什么方法？", [t5, dropout])
+    assert picks[0].text.startswith("Dropout:Dropout是一种随机失活的方法") and picks[0].overlap
+
+
 def test_code_is_skipped_unless_asked() -> None:
     text = _answer("What is knowledge distillation?", EN_DISTILLATION)
     assert text.startswith("Knowledge distillation trains a small student model") and "def " not in text
