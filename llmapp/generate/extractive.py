@@ -232,7 +232,7 @@ def _combine(lexical: float, similarity: list[float] | None, rank: int, sentence
     score = lexical
     if similarity is not None:
         score = lexical + SIMILARITY_WEIGHT * similarity[rank]
-    if has_answer_shape(sentence.text, question_type(question)):
+    if has_answer_shape(sentence.text, question_type(question), question):
         score *= 1.0 + SHAPE_BONUS
     return score
 

@@ -60,7 +60,7 @@ _TYPE_CUES: tuple[tuple[QuestionType, re.Pattern[str]], ...] = (
 )
 _ANSWER_SHAPES: dict[QuestionType, re.Pattern[str]] = {
     "time": re.compile(r"(1[89]|20)\d\d\s*年?|\b(19|20)\d\d\b"),
-    "number": re.compile(r"\d"),
+    "number": re.compile(r"\d+(?:[.,]\d+)*"),
     "person": re.compile(r"[A-Z][a-z]+|公司|大学|团队|研究|中心|实验室|百度|谷歌|微软|伯克利|Google|Facebook|OpenAI"),
     "reason": re.compile(r"因为|由于|为了|从而|所以|旨在|because|so that|in order to|to avoid", re.IGNORECASE),
     "definition": re.compile(r"是|指|称为|一种|is an?\b|are\b|refers to|means", re.IGNORECASE),
@@ -142,9 +142,21 @@ def asks_yes_no(question: str) -> bool:
     return bool(_YES_NO.search(question.strip()))
 
 
-def has_answer_shape(sentence: str, kind: QuestionType) -> bool:
+# Kinds whose shape is a thing the answer names (a year, a number, a name): the question's own does not count.
+_NAMED_SHAPES: frozenset[QuestionType] = frozenset(("time", "number", "person"))
+
+
+def has_answer_shape(sentence: str, kind: QuestionType, question: str = "") -> bool:
+    """The sentence has what a `kind` question asks for. For a year, a number or a name, one that is not in
+    `question` itself: every sentence about Caffe has the capitalised word "Caffe", and only the one naming
+    伯克利 says who developed it."""
     shape = _ANSWER_SHAPES.get(kind)
-    return bool(shape and shape.search(sentence))
+    if shape is None:
+        return False
+    if kind not in _NAMED_SHAPES or not question:
+        return bool(shape.search(sentence))
+    asked = question.lower()
+    return any(match.group().lower() not in asked for match in shape.finditer(sentence))
 
 
 def sentence_language(sentence: str) -> Language:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from llmapp.generate.extractive import ExtractiveGenerator, render
-from llmapp.generate.sentences import candidate_sentences, classify_line, question_type
+from llmapp.generate.sentences import candidate_sentences, classify_line, has_answer_shape, question_type
 from tests.support.ground_passages import DISTILLATION, EN_DISTILLATION, GAN, GPT3, LORA
 
 
@@ -30,6 +30,19 @@ def test_a_heading_sharing_only_question_words_cues_nothing() -> None:
                "Dropout:Dropout是一种随机失活的方法,其在训练过程中以一定概率随机关闭一部分神经元。")
     picks = ExtractiveGenerator(max_sentences=1).select("Dropout 是什么方法？", [t5, dropout])
     assert picks[0].text.startswith("Dropout:Dropout是一种随机失活的方法") and picks[0].overlap
+
+
+def test_the_name_asked_about_is_not_the_answer_shape() -> None:
+    """Every sentence about Caffe has the capitalised word "Caffe", which took the person bonus for "Who developed
+    Caffe?"; only the sentence naming 伯克利 says who."""
+    passage = ("速度与效率:Caffe优化了计算性能,特别是在使用GPU加速时,能够快速执行卷积神经网络的训练和推断。"
+               "Caffe由伯克利人工智能研究小组和伯克利视觉与学习中心开发,以其速度、模块化和表达性而著称。")
+    assert has_answer_shape("速度与效率:Caffe优化了计算性能。", "person")
+    assert not has_answer_shape("速度与效率:Caffe优化了计算性能。", "person", "Who developed Caffe?")
+    assert not has_answer_shape("GPT-3是一种语言模型。", "number", "How many parameters does GPT-3 have?")
+    assert has_answer_shape("GPT-3具有1750亿个参数。", "number", "How many parameters does GPT-3 have?")
+    picks = ExtractiveGenerator(max_sentences=1).select("Caffe 是由谁开发的？", [passage])
+    assert "伯克利" in picks[0].text
 
 
 def test_code_is_skipped_unless_asked() -> None:
