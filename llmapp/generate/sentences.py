@@ -32,13 +32,17 @@ _CODE = re.compile(
     r"|^[^\u3400-\u9fff]*[\w)\]]\.\w+\(.*\)\s*[;,]?$"  # loss.backward(), super(RNN, self).__init__()
     # a keyword argument on a line with no sentence end in it: model, {nn.Linear}, dtype=torch.qint8
     r"|^(?!.*[.。!?！？](\s|$))[^\u3400-\u9fff]*\b[a-z_]\w*=[\w.'\"\[({-]"
+    # the tail of a wrapped expression, a power: ") * (temperature ** 2)" (not Markdown bold: "the **key** part")
+    r"|^\s*[)\]}]\s*[-+*/%<>=&|^]|^[^\u3400-\u9fff]*[A-Za-z0-9_)](?: \*\* |\*\*)[A-Za-z0-9_(]"
 )
 _BOILERPLATE = re.compile(
     r"\d[\d,]*\s*次(阅读|浏览|播放)|没有评论|阅读原文|扫码|二维码|关注(我们|公众号)|点赞|收藏|转发|免费领取|领取|"
     r"版权所有|copyright|all rights reserved|subscribe|sign up|click here|cookie|advertisement|上一篇|下一篇|"
-    r"学习资料|资料包|加群|微信|私信",
+    r"学习资料|资料包|加群|微信|私信|购买链接|购买地址|下载地址|原文链接",
     re.IGNORECASE,
 )
+_URL = re.compile(r"https?://\S+|www\.\S+")
+_WORDS_BESIDE_URL = 8  # characters of text a line needs besides its links to say anything ("链接:https://…")
 _CUE_ENDS = (":", "：", "?", "？")  # a sentence ending so introduces its answer
 _ENDS_BLOCK = ("。", "！", "？", "；", ":", "：")  # a line ending so does not run on into the next
 _INNER_PUNCT = re.compile(r"[，、；]|[,;](?!\d)")  # "ReLU是一种激活函数,其输出为" runs on; "1,152" is not a pause
@@ -76,7 +80,7 @@ class Line:
 
 def classify_line(line: str) -> Kind:
     stripped = line.strip()
-    if _BOILERPLATE.search(stripped) or _REFERENCE.search(stripped):
+    if _BOILERPLATE.search(stripped) or _REFERENCE.search(stripped) or _only_links(stripped):
         return "boilerplate"
     if _CODE.search(stripped):
         return "code"
@@ -85,6 +89,13 @@ def classify_line(line: str) -> Kind:
     if is_heading(stripped) or short:
         return "heading"
     return "text"
+
+
+def _only_links(line: str) -> bool:
+    """A link with a label at most: "购买链接:https://item.jd.com/14281522.html"."""
+    if not _URL.search(line):
+        return False
+    return len(re.sub(r"[\W_]+", "", _URL.sub("", line))) <= _WORDS_BESIDE_URL
 
 
 def passage_lines(passage: str) -> list[Line]:

@@ -192,8 +192,17 @@ def test_statements_of_code_are_code() -> None:
     for line in ("loss.backward()", "inputs, labels = inputs.to(rank), labels.to(rank)",
                  "out, (hn, cn) = self.lstm(x, (h0, c0))", "super(RNN, self).__init__()",
                  "dist.init_process_group(backend='gloo', rank=rank, world_size=world_size)",
-                 "model, {torch.nn.Linear}, dtype=torch.qint8"):
+                 "model, {torch.nn.Linear}, dtype=torch.qint8", ") * (temperature ** 2)", "return_kl * (t**2)"):
         assert classify_line(line) == "code", line
     for line in ("Use model.fit() to train, then call it.", "PyTorch采用动态计算图(见torch.autograd.grad())。",
-                 "First, then, and so = on.", "Set x=1 in the config.", "Use --kb=notes to pick one."):
+                 "First, then, and so = on.", "Set x=1 in the config.", "Use --kb=notes to pick one.",
+                 "The **important** part is the rank of the update matrices.", "这是**重点**内容,请务必注意这一点。"):
         assert classify_line(line) == "text", line
+
+
+def test_a_link_with_a_label_is_no_sentence() -> None:
+    """"购买链接:https://item.jd.com/14281522.html" answered "How many calories are in an apple?" over the seed
+    articles (a number, and e5 puts odd strings close to any question)."""
+    assert classify_line("购买链接:https://item.jd.com/14281522.html") == "boilerplate"
+    assert classify_line("Docs: https://example.com/guide") == "boilerplate"
+    assert classify_line("详见 https://example.com 上的安装说明,需要 Python 3.10 或更新的版本。") == "text"
