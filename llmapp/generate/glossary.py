@@ -16,8 +16,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 # 中文术语(English Term[, abbreviation]) and English Term(中文术语); both kinds of parentheses.
-_ZH_THEN_EN = re.compile(r"([\u3400-\u9fff]{2,24})\s*[(（]\s*([A-Za-z][A-Za-z0-9 '\-]{1,60}?)\s*(?:[,，;；/][^)）]{0,40})?[)）]")
-_EN_THEN_ZH = re.compile(r"([A-Za-z][A-Za-z0-9'\-]*(?: [A-Za-z0-9][A-Za-z0-9'\-]*){0,5})\s*[(（]\s*([\u3400-\u9fff]{2,12})\s*[)）]")
+_ZH_THEN_EN = re.compile(r"([\u3400-\u9fff]{2,24})\s*[(（]\s*([A-Za-z][A-Za-z0-9 '\-]{1,60}?)\s*"
+                         r"(?:[,，;；/][^)）]{0,40})?[)）]")
+_EN_THEN_ZH = re.compile(r"([A-Za-z][A-Za-z0-9'\-]*(?: [A-Za-z0-9][A-Za-z0-9'\-]*){0,5})\s*"
+                         r"[(（]\s*([\u3400-\u9fff]{2,12})\s*[)）]")
 # Words that lead into a term rather than belong to it: "全称为", "包括", "又称".
 _LEAD_INS = frozenset(("称为", "全称", "简称", "又称", "叫做", "包括", "例如", "比如", "如", "即", "一种", "以及"))
 # A Chinese term runs to about two characters per English word ("Weight Pruning" -> "权重剪枝").

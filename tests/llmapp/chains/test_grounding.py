@@ -124,8 +124,8 @@ def test_the_name_asked_about_must_be_in_the_window_that_backs_the_sentence() ->
     assert subject_names("Who developed Caffe?") == ["Caffe"]
     assert subject_names("Caffe 是由谁开发的？") == ["Caffe"]
     assert subject_names("What is the core idea of LoRA?") == ["LoRA"]
-    grounded = Grounder().ground("Who developed Caffe?", "Caffe is a product of Facebook's AI Research (FAIR) team [1].",
-                                 _passages(_FRAMEWORKS))
+    draft = "Caffe is a product of Facebook's AI Research (FAIR) team [1]."
+    grounded = Grounder().ground("Who developed Caffe?", draft, _passages(_FRAMEWORKS))
     assert "Facebook" not in grounded.text and "伯克利" in grounded.text
 
 
