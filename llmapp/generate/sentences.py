@@ -41,6 +41,10 @@ _BOILERPLATE = re.compile(
     r"学习资料|资料包|加群|微信|私信|购买链接|购买地址|下载地址|原文链接",
     re.IGNORECASE,
 )
+# Longest line or sentence still read as page furniture ("扫码领取资料", "1,152次阅读 · 没有评论") or as one
+# bibliography entry ("Vaswani, A., Shazeer, N., ... (2017). Attention is all you need. arXiv preprint ...").
+_FURNITURE_CHARS = 40
+_REFERENCE_CHARS = 400
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _WORDS_BESIDE_URL = 8  # characters of text a line needs besides its links to say anything ("链接:https://…")
 _CUE_ENDS = (":", "：", "?", "？")  # a sentence ending so introduces its answer
@@ -80,7 +84,7 @@ class Line:
 
 def classify_line(line: str) -> Kind:
     stripped = line.strip()
-    if _BOILERPLATE.search(stripped) or _REFERENCE.search(stripped) or _only_links(stripped):
+    if _only_links(stripped) or _furniture(stripped):
         return "boilerplate"
     if _CODE.search(stripped):
         return "code"
@@ -91,11 +95,30 @@ def classify_line(line: str) -> Kind:
     return "text"
 
 
+def _furniture(text: str) -> bool:
+    """Page furniture or a bibliography entry, judged on a short line or sentence only: a paragraph that says
+    "他统统收藏起来" or cites "(2001)." once is still a paragraph (whole CMRC and SciFact paragraphs used to be
+    thrown out as boilerplate for one such word)."""
+    if _REFERENCE.search(text) and len(text) <= _REFERENCE_CHARS:
+        sentences = split_sentences(text)  # most of an entry's sentences look like one: authors, year, venue
+        if 2 * sum(bool(_REFERENCE.search(s)) for s in sentences) >= len(sentences):
+            return True
+    return bool(_BOILERPLATE.search(text)) and len(text) <= _FURNITURE_CHARS
+
+
 def _only_links(line: str) -> bool:
     """A link with a label at most: "购买链接:https://item.jd.com/14281522.html"."""
     if not _URL.search(line):
         return False
     return len(re.sub(r"[\W_]+", "", _URL.sub("", line))) <= _WORDS_BESIDE_URL
+
+
+def noise_share(passage: str) -> float:
+    """The share of a passage's characters in lines of code, bibliography or page furniture (0..1)."""
+    lines = passage_lines(passage)
+    total = sum(len(line.text) for line in lines)
+    noise = sum(len(line.text) for line in lines if line.kind in ("code", "boilerplate"))
+    return noise / total if total else 0.0
 
 
 def passage_lines(passage: str) -> list[Line]:
@@ -131,7 +154,7 @@ def sentence_kind(sentence: str) -> Kind:
     question in the passage is a cue for what follows, like a heading; a bibliography entry is not an answer."""
     if sentence.rstrip().endswith(_CUE_ENDS):
         return "heading"
-    return "boilerplate" if _REFERENCE.search(sentence) else "text"
+    return "boilerplate" if _furniture(sentence) else "text"
 
 
 def question_type(question: str) -> QuestionType:

@@ -10,6 +10,10 @@
               higher of the two: the best of them scores 1 as well, and BM25 and the order within each language
               decide between them
     lexical = BM25 / the best BM25 the query could reach in this knowledge base (LexicalScorer), in [0, 1]
+    noise   = the share of the chunk's text in code, bibliography or page-furniture lines: the score is multiplied
+              by 1 - NOISE_PENALTY x noise unless the query asks for code. For an English question over Chinese
+              articles, reference lists ("...Trained on 175 Billion Parameter AI Chips. arXiv preprint...") and code
+              share its English words and outranked the Chinese paragraph that answers it
     w       = the dense weight for the query's language (share of CJK ideographs, llmapp.language), scaled by
               how well the embedder covers that language (llmapp.retrieve.coverage)
 
@@ -27,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from llmapp.generate.sentences import asks_for_code, noise_share
 from llmapp.language import Language, detect_language
 from llmapp.retrieve.base import Reranker, Retriever, Scored, embed_queries
 from llmapp.retrieve.dense import DenseScorer
@@ -34,6 +39,8 @@ from llmapp.retrieve.lexical import LexicalScorer
 
 # Candidates each retriever contributes before fusion.
 _CANDIDATES = 100
+# A chunk all code or bibliography keeps this much less of its score for a question that does not ask for code.
+NOISE_PENALTY = 0.5
 
 
 @dataclass(frozen=True)
@@ -61,7 +68,7 @@ class HybridRetriever(Retriever):
         self.weights = weights or FusionWeights()
         self._dense: DenseScorer | None = None
         self._lexical: LexicalScorer | None = None
-        self._languages: dict[int, Language] = {}  # chunk id -> its language, read once per chunk
+        self._chunks: dict[int, tuple[Language, float]] = {}  # chunk id -> (language, noise share), read once
 
     @property
     def dense(self) -> DenseScorer:
@@ -79,14 +86,18 @@ class HybridRetriever(Retriever):
         language = detect_language(query)
         return self.weights.dense_weight(language, self.coverage.get(language, 1.0))
 
-    def other_language(self, query: str, pool: np.ndarray) -> np.ndarray:
-        """Which chunk ids of `pool` are in another language than `query` (from their text, read once per chunk)."""
-        missing = [int(cid) for cid in pool if int(cid) not in self._languages]
+    def candidates(self, query: str, pool: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """For the chunk ids of `pool`: which are in another language than `query`, and their noise shares (None
+        when the query asks for code). Both from the chunks' text, read once per chunk."""
+        missing = [int(cid) for cid in pool if int(cid) not in self._chunks]
         if missing:
             for cid, record in self.snapshot.chunks(missing).items():
-                self._languages[cid] = detect_language(record.text)
+                self._chunks[cid] = (detect_language(record.text), noise_share(record.text))
         language = detect_language(query)
-        return np.asarray([self._languages.get(int(cid), language) != language for cid in pool], dtype=bool)
+        facts = [self._chunks.get(int(cid), (language, 0.0)) for cid in pool]
+        other = np.asarray([fact[0] != language for fact in facts], dtype=bool)
+        noise = None if asks_for_code(query) else np.asarray([fact[1] for fact in facts], dtype=np.float32)
+        return other, noise
 
     def _search(self, queries: list[str], n: int, allowed: np.ndarray | None) -> list[Scored]:
         if len(self.dense) == 0:
@@ -103,18 +114,21 @@ class HybridRetriever(Retriever):
         lexical_ids = self.lexical.index.chunk_ids[self.lexical.top(lexical, max(n, _CANDIDATES))]
         pool = np.union1d(dense_ids, lexical_ids)
         return fuse(pool, self.dense.scores_of(vector, pool), lexical[self.lexical.rows_of(pool)],
-                    self.dense_weight(query), n, self.other_language(query, pool))
+                    self.dense_weight(query), n, *self.candidates(query, pool))
 
 
 def fuse(pool: np.ndarray, cosines: np.ndarray, lexical: np.ndarray, w: float, n: int,
-         other_language: np.ndarray | None = None) -> Scored:
+         other_language: np.ndarray | None = None, noise: np.ndarray | None = None) -> Scored:
     """The n best of the sorted candidate ids `pool` by w * dense + (1 - w) * normalised BM25, where dense is the
     cosine rescaled over the pool, or for the candidates marked `other_language`, over them alone when that is
-    higher (see the module doc). Every backend fuses here, so a Milvus knowledge base ranks as a local one."""
+    higher; times 1 - NOISE_PENALTY x `noise` (see the module doc). Every backend fuses here, so a Milvus
+    knowledge base ranks as a local one."""
     dense = rescale(cosines)
     if other_language is not None and other_language.any():
         dense[other_language] = np.maximum(dense[other_language], rescale(cosines[other_language]))
     fused = w * dense + (1.0 - w) * lexical
+    if noise is not None:
+        fused = fused * (1.0 - NOISE_PENALTY * noise)
     best = np.argsort(-fused, kind="stable")[:n]
     return [(int(pool[i]), float(fused[i])) for i in best]
 

@@ -60,7 +60,7 @@ class MilvusHybridRetriever(HybridRetriever):
             return []
         cosines = self.snapshot.vectors_of(pool) @ vector
         return fuse(pool, cosines, self._lexical_of(bm25, pool), self.dense_weight(query), n,
-                    self.other_language(query, pool))
+                    *self.candidates(query, pool))
 
     def _lexical_of(self, bm25: Any, pool: np.ndarray) -> np.ndarray:
         """Normalised BM25 of each pooled chunk (0 where it shares no term with the query)."""

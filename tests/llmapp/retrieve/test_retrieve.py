@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ingest.embed import HashEmbedder
 from ingest.store import KnowledgeBase
 from llmapp.errors import ConfigError
+from llmapp.generate.sentences import noise_share
 from llmapp.hits import Hit
 from llmapp.retrieve import (
     DenseRetriever,
@@ -21,6 +23,7 @@ from llmapp.retrieve import (
     open_retriever,
 )
 from llmapp.retrieve.base import distinct, join
+from llmapp.retrieve.hybrid import NOISE_PENALTY, fuse
 from llmapp.settings import Settings
 from tests.support.retrieval_fixtures import build_kb
 
@@ -169,3 +172,32 @@ def test_build_retriever_takes_a_knowledge_base_and_an_embedder(kb: Path, tmp_pa
             assert isinstance(retriever, kind) and retriever.search("panda bamboo 熊猫 竹子", k=2)
     with pytest.raises(ConfigError, match="needs the knowledge base's embedder"):
         build_retriever(base, None, "dense")
+
+
+def test_fusion_lifts_the_other_language_and_discounts_noise() -> None:
+    pool = np.array([10, 11, 12, 13])
+    cosines = np.array([0.90, 0.86, 0.80, 0.78], dtype=np.float32)  # 10, 11: the question's language
+    lexical = np.zeros(4, dtype=np.float32)
+    other = np.array([False, False, True, True])
+    assert [cid for cid, _ in fuse(pool, cosines, lexical, 1.0, 4)] == [10, 11, 12, 13]
+    lifted = dict(fuse(pool, cosines, lexical, 1.0, 4, other))
+    assert lifted[12] == lifted[10] == 1.0 and lifted[11] < 1.0  # the other language's best scores 1 as well
+    noisy = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)  # 10 is a reference list
+    ranked = fuse(pool, cosines, lexical, 1.0, 4, None, noisy)
+    assert ranked[0][0] == 11 and dict(ranked)[10] == pytest.approx(1.0 - NOISE_PENALTY)
+
+
+def test_noise_is_code_bibliography_and_furniture_not_a_paragraph_citing_a_year() -> None:
+    references = ("- Vaswani, A., Shazeer, N., & Parmar, N. (2017). Attention is all you need. arXiv preprint "
+                  "arXiv:1706.03762.\n- Graves, A., & Mohamed, A. (2014). Speech Recognition with Deep Recurrent "
+                  "Neural Networks.\n")
+    assert noise_share(references) == 1.0
+    assert noise_share("import torch\nmodel = torch.nn.Linear(4, 2)\nloss.backward()\n") == 1.0
+    paragraph = ("楚昭辅，字拱辰，宋州宋城人。北宋开国功臣，著名将领。皇帝前后赐予他钱财万计，他统统收藏起来，"
+                 "曾经带宾客故旧到他的藏宝室中观看。")
+    assert noise_share(paragraph) == 0.0
+    assert noise_share("1,152次阅读 · 没有评论\n扫码领取AI学习资料包\n") == 1.0
+    abstract = ("Mitochondrial division is important for mitochondrial distribution and function (Smith et al., "
+                "2001). Here we show that the protein is recruited to the outer membrane. DOI: 10.1000/xyz123 "
+                "is given for the dataset that the study released with the paper.")
+    assert noise_share(abstract) < 0.5
