@@ -100,9 +100,7 @@ def _furniture(text: str) -> bool:
     "他统统收藏起来" or cites "(2001)." once is still a paragraph (whole CMRC and SciFact paragraphs used to be
     thrown out as boilerplate for one such word)."""
     if _REFERENCE.search(text) and len(text) <= _REFERENCE_CHARS:
-        sentences = split_sentences(text)  # most of an entry's sentences look like one: authors, year, venue
-        if 2 * sum(bool(_REFERENCE.search(s)) for s in sentences) >= len(sentences):
-            return True
+        return True
     return bool(_BOILERPLATE.search(text)) and len(text) <= _FURNITURE_CHARS
 
 
