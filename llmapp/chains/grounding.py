@@ -28,7 +28,7 @@ from llmapp.chains.packing import Passage
 from llmapp.chains.support import Support, SupportCheck, content_terms, strip_markers, subject_names
 from llmapp.generate.extractive import ExtractiveGenerator, Pick
 from llmapp.generate.sentences import asks_yes_no
-from llmapp.language import Language, detect_language, split_sentences
+from llmapp.language import Language, detect_language, is_heading, split_sentences
 
 Grounding = Literal["generated", "extractive", "none"]
 Status = Literal["cited", "reattributed", "dropped"]
@@ -136,7 +136,8 @@ class Grounder:
              asked: set[str]) -> CheckedSentence:
         best = max(supports, key=lambda s: (self.check.supported(s), s.score))
         key = "".join(sorted(content_terms(text)))
-        if key in seen or not self.check.supported(best) or states_nothing(text, asked):
+        # A heading copied from a passage ("## 常见问题") is supported word for word and says nothing.
+        if key in seen or not self.check.supported(best) or states_nothing(text, asked) or is_heading(text):
             return CheckedSentence(text, None, "dropped", best)
         seen.add(key)
         backing = [supports[n - 1] for n in cited if self.check.supported(supports[n - 1])]

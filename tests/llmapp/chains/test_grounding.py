@@ -283,3 +283,12 @@ def test_an_unrelated_english_question_over_chinese_passages_is_still_not_found(
     chain = QAChain(retriever, FakeGenerator(replies=["Paris is the capital of France."]), min_relative_score=0.0)
     answer = chain.invoke("What is the capital of France?")
     assert answer.grounding == "none" and answer.citations == []
+
+
+def test_a_heading_copied_from_a_passage_is_not_an_answer() -> None:
+    """SmolLM2 on the demo knowledge base echoed "## 常见问题" from a passage; word for word supported, it was
+    the whole verified answer."""
+    faq = "## 常见问题\n\n问：需要 GPU 吗？答：不需要，所有默认模型都在 CPU 上运行。"
+    grounded = Grounder().ground("Does llmapp need a GPU?", "## 常见问题 [1]", _passages(faq))
+    assert grounded.grounding != "generated"
+    assert [s.status for s in grounded.sentences if s.text.startswith("## 常见问题")] in ([], ["dropped"])
