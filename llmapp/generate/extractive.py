@@ -222,7 +222,7 @@ def _candidates(passages: list[str], want_code: bool, glossary: list[Gloss]) -> 
             found = frozenset(terms(text))
             if kind == "text" and len(found) < MIN_TERMS:
                 kind = "fragment"
-            carried = bridge(text, glossary, terms) if glossary else frozenset()
+            carried = frozenset(terms("\n".join(bridge(text, glossary)))) if glossary else frozenset()
             out.append(_Sentence(n, i, text, found | carried, max(1, len(found)), kind))
     return out
 

@@ -12,7 +12,7 @@ translated that the passages do not say.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 # 中文术语(English Term[, abbreviation]) and English Term(中文术语); both kinds of parentheses.
@@ -54,17 +54,17 @@ def glosses(texts: Iterable[str]) -> list[Gloss]:
     return list(found)
 
 
-def bridge(text: str, glossary: Iterable[Gloss], terms: Callable[[str], list[str]]) -> frozenset[str]:
-    """Scoring terms `text` carries through the glossary: the English terms of each gloss whose Chinese term it
-    contains, and the reverse."""
+def bridge(text: str, glossary: Iterable[Gloss]) -> list[str]:
+    """What `text` says through the glossary in the other language: the English phrase of each gloss whose Chinese
+    term it contains, and the Chinese term of each gloss whose English phrase it contains."""
     lowered = text.lower()
-    out: set[str] = set()
+    out: list[str] = []
     for gloss in glossary:
         if gloss.chinese in text:
-            out.update(terms(gloss.english))
+            out.append(gloss.english)
         if _contains_phrase(lowered, gloss.english):
-            out.update(terms(gloss.chinese))
-    return frozenset(out)
+            out.append(gloss.chinese)
+    return out
 
 
 def _phrase(english: str) -> str:
