@@ -57,6 +57,9 @@ class LoraSettings(_Section):
     # Adapt only the top N transformer layers: the layers below stay frozen and backpropagation stops under the
     # lowest adapted one, so a step is faster (e5-small, 12 layers: 1.5x with 6, 2x with 4). None: every layer.
     top_layers: int | None = Field(None, ge=1)
+    # with top_layers: compute the frozen layers' output once per text and reuse it in later epochs, so a step
+    # after the first epoch runs the top layers only (finetune/frozen_cache.py; classification; dropout off below)
+    cache_frozen: bool = False
 
 
 class TrainSettings(_Section):
@@ -118,6 +121,11 @@ class Job(_Section):
         steps = self.train
         if steps.early_stopping_patience and steps.eval_steps is None:
             raise ValueError("train.early_stopping_patience needs train.eval_steps (evaluate every N steps)")
+        if self.lora is not None and self.lora.cache_frozen:
+            if self.lora.top_layers is None:
+                raise ValueError("lora.cache_frozen needs lora.top_layers (the layers below them are what is cached)")
+            if self.task != "classification" or steps.distributed == "fsdp":
+                raise ValueError("lora.cache_frozen works for task: classification without fsdp; remove it here")
         if steps.distributed == "fsdp" and self.task == "embedding":
             raise ValueError(
                 "train.distributed: fsdp is not available for the embedding task (its sentence-transformers "

@@ -8,14 +8,18 @@ import json
 import logging
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from finetune import rundir
 from finetune.config import Job
 from finetune.errors import RunFolderError
+from finetune.frozen_cache import FrozenLayerCache, backbone_of, frozen_layer_cache
 from finetune.fsdp import check_sharded, fsdp_options, is_fsdp
 from finetune.launch import per_device_batch, world_size
+from finetune.lora import layer_count
 from finetune.tasks.base import Prepared
 from llmcommon.cpu import cpu_has_bf16
 from llmcommon.heap import release_free_memory
@@ -173,12 +177,18 @@ def train(
         prepared.extra["eval_loss_before"] = before.get("eval_loss")
         progress_logger.info("validation loss before training: %.4f", before.get("eval_loss", float("nan")))
     started = time.perf_counter()
-    if resumed and checkpoint and _finished(checkpoint):
-        metrics = _restore_finished(trainer, checkpoint)
-    else:
-        metrics = trainer.train(resume_from_checkpoint=str(checkpoint) if resumed else None).metrics
+    with _frozen_cache(job, prepared.model) as cache:
+        if resumed and checkpoint and _finished(checkpoint):
+            metrics = _restore_finished(trainer, checkpoint)
+        else:
+            metrics = trainer.train(resume_from_checkpoint=str(checkpoint) if resumed else None).metrics
     seconds = time.perf_counter() - started
     summary = dict(metrics)
+    if cache is not None:
+        summary["frozen_cache"] = {"texts": cache.rows, "megabytes": round(cache.nbytes / 2**20, 1),
+                                   "batches_from_cache": cache.hits, "batches_computed": cache.misses}
+        progress_logger.info("frozen-layer cache: %d texts, %.0f MB; %d batches read from it, %d computed",
+                             cache.rows, cache.nbytes / 2**20, cache.hits, cache.misses)
     summary.update(
         global_step=trainer.state.global_step,
         num_input_tokens_seen=trainer.state.num_input_tokens_seen,
@@ -187,6 +197,18 @@ def train(
         best_checkpoint=trainer.state.best_model_checkpoint,
     )
     return trainer, summary
+
+
+@contextmanager
+def _frozen_cache(job: Job, model: Any) -> Iterator[FrozenLayerCache | None]:
+    """The frozen-layer cache when the job asks for it (`lora.cache_frozen`), else nothing."""
+    lora = job.lora
+    if lora is None or not lora.cache_frozen or lora.top_layers is None:
+        yield None
+        return
+    count = layer_count(backbone_of(model).config) or 0
+    with frozen_layer_cache(model, first_adapted=count - lora.top_layers) as cache:
+        yield cache
 
 
 def _finished(checkpoint: Path) -> bool:

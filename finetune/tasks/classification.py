@@ -20,6 +20,7 @@ from finetune.equivalence import check_merge
 from finetune.errors import ModelLoadError
 from finetune.lora import HEAD_MODULES, POOLER_MODULES, count_parameters, peft_config
 from finetune.metrics import classification_metrics
+from finetune.models import training_attention
 from finetune.tasks.base import FeatureDataset, Prepared
 
 logger = logging.getLogger(__name__)
@@ -112,7 +113,7 @@ class ClassificationTask:
         tokenizer = AutoTokenizer.from_pretrained(base)
         model, loading = AutoModelForSequenceClassification.from_pretrained(
             base, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label2id,
-            output_loading_info=True,
+            output_loading_info=True, attn_implementation=training_attention(job.train.max_length),
         )
         if start_pooler_as_identity(model, loading.get("missing_keys", ())):
             logger.info("classification: %s has no trained pooler; it starts as the identity", base)
