@@ -25,6 +25,7 @@ from finetune.equivalence import check_merge
 from finetune.errors import ModelLoadError
 from finetune.lora import count_parameters, peft_config
 from finetune.metrics import retrieval_metrics
+from finetune.models import training_attention
 from finetune.tasks.base import FeatureDataset, Prepared
 from finetune.tasks.distinct_batches import distinct_batches
 
@@ -38,10 +39,12 @@ class Triple:
     negative: str | None
 
 
-def load_sentence_transformer(path: Path) -> Any:
+def load_sentence_transformer(path: Path, attention: str | None = None) -> Any:
+    """The folder's SentenceTransformer on the CPU; `attention` picks the kernel (None: the model's default)."""
     from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(str(path), device="cpu", local_files_only=True)
+    kwargs = {"model_kwargs": {"attn_implementation": attention}} if attention else {}
+    return SentenceTransformer(str(path), device="cpu", local_files_only=True, **kwargs)
 
 
 def contrastive_loss(embedder: Any, mini_batch_size: int | None, bf16: bool) -> Any:
@@ -166,7 +169,8 @@ class EmbeddingTask:
         return None
 
     def prepare(self, job: Job, base: Path, train: list[Triple], validation: list[Triple]) -> Prepared:
-        embedder = load_sentence_transformer(base)
+        # eager attention on a CPU (finetune.models.training_attention): a kb tune step of 32 triples, 14.8 -> 12.6 s
+        embedder = load_sentence_transformer(base, training_attention(job.train.max_length))
         embedder.max_seq_length = job.train.max_length
         if job.lora is not None:
             from peft import get_peft_model

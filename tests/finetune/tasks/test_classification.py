@@ -175,3 +175,25 @@ def test_top_layers_adapts_only_the_top_layers_and_backward_stops_below_them(tin
     assert not backward_reaches_layer_0(top)  # the frozen layer below is never back-propagated through
     with pytest.raises(JobConfigError, match="top_layers is 3 but the model has 2 layers"):
         adapted(3)
+
+
+def test_a_cpu_job_trains_with_eager_attention_and_its_run_loads_the_default(
+    tiny_bert: Path, sentiment_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    import torch
+
+    from finetune.models import EAGER_MAX_LENGTH, training_attention
+    from finetune.tasks import get_task
+    from finetune.tasks.classification import ClassificationRun
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA host trains with the default kernel")
+    raw = job_dict("classification", tiny_bert, *sentiment_files, tmp_path / "run")
+    job = parse_job(raw, tmp_path)
+    task = get_task("classification")
+    rows = [task.parser(job.data)({"text": "good film", "label": "pos"})]
+    prepared = task.prepare(job, tiny_bert, rows, rows)
+    assert prepared.model.get_base_model().config._attn_implementation == "eager"
+    assert training_attention(EAGER_MAX_LENGTH + 1) is None  # long inputs: eager's matrices grow with length^2
+    run_job(job)
+    assert ClassificationRun(tmp_path / "run").model.config._attn_implementation == "sdpa"
