@@ -43,8 +43,8 @@ def load_sentence_transformer(path: Path, attention: str | None = None) -> Any:
     """The folder's SentenceTransformer on the CPU; `attention` picks the kernel (None: the model's default)."""
     from sentence_transformers import SentenceTransformer
 
-    kwargs = {"model_kwargs": {"attn_implementation": attention}} if attention else {}
-    return SentenceTransformer(str(path), device="cpu", local_files_only=True, **kwargs)
+    model_kwargs = {"attn_implementation": attention} if attention else None
+    return SentenceTransformer(str(path), device="cpu", local_files_only=True, model_kwargs=model_kwargs)
 
 
 def contrastive_loss(embedder: Any, mini_batch_size: int | None, bf16: bool) -> Any:
