@@ -189,6 +189,7 @@ def train(
                                    "batches_from_cache": cache.hits, "batches_computed": cache.misses}
         progress_logger.info("frozen-layer cache: %d texts, %.0f MB; %d batches read from it, %d computed",
                              cache.rows, cache.nbytes / 2**20, cache.hits, cache.misses)
+        cache.store.clear()  # its memory goes before the run folder is written and the model reloaded
     summary.update(
         global_step=trainer.state.global_step,
         num_input_tokens_seen=trainer.state.num_input_tokens_seen,

@@ -25,7 +25,7 @@ coverage scaling prevents.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,7 @@ from llmapp.retrieve.base import Reranker, Retriever, Scored, embed_queries
 from llmapp.retrieve.dense import DenseScorer
 from llmapp.retrieve.lexical import LexicalScorer
 
+NoiseOf = Callable[[np.ndarray], np.ndarray]  # positions in the candidate pool -> their noise shares
 # Candidates each retriever contributes before fusion.
 _CANDIDATES = 100
 # A chunk all code or bibliography keeps this much less of its score for a question that does not ask for code.
@@ -68,7 +69,8 @@ class HybridRetriever(Retriever):
         self.weights = weights or FusionWeights()
         self._dense: DenseScorer | None = None
         self._lexical: LexicalScorer | None = None
-        self._chunks: dict[int, tuple[Language, float]] = {}  # chunk id -> (language, noise share), read once
+        self._languages: dict[int, Language] = {}  # chunk id -> language, read once
+        self._noise: dict[int, float] = {}  # chunk id -> noise share, read once when fusion needs it
 
     @property
     def dense(self) -> DenseScorer:
@@ -86,18 +88,28 @@ class HybridRetriever(Retriever):
         language = detect_language(query)
         return self.weights.dense_weight(language, self.coverage.get(language, 1.0))
 
-    def candidates(self, query: str, pool: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """For the chunk ids of `pool`: which are in another language than `query`, and their noise shares (None
-        when the query asks for code). Both from the chunks' text, read once per chunk."""
-        missing = [int(cid) for cid in pool if int(cid) not in self._chunks]
+    def candidates(self, query: str, pool: np.ndarray) -> tuple[np.ndarray, NoiseOf | None]:
+        """For the chunk ids of `pool`: which are in another language than `query`, and how to read the noise
+        share of some of them (None when the query asks for code). Both from the chunks' text, each read once per
+        chunk; the noise shares only for the candidates `fuse` asks about (the few that can reach the top)."""
+        missing = [int(cid) for cid in pool if int(cid) not in self._languages]
         if missing:
             for cid, record in self.snapshot.chunks(missing).items():
-                self._chunks[cid] = (detect_language(record.text), noise_share(record.text))
+                self._languages[cid] = detect_language(record.text)
         language = detect_language(query)
-        facts = [self._chunks.get(int(cid), (language, 0.0)) for cid in pool]
-        other = np.asarray([fact[0] != language for fact in facts], dtype=bool)
-        noise = None if asks_for_code(query) else np.asarray([fact[1] for fact in facts], dtype=np.float32)
-        return other, noise
+        other = np.asarray([self._languages.get(int(cid), language) != language for cid in pool], dtype=bool)
+        if asks_for_code(query):
+            return other, None
+
+        def noise_of(positions: np.ndarray) -> np.ndarray:
+            ids = [int(pool[i]) for i in positions]
+            unread = [cid for cid in ids if cid not in self._noise]
+            if unread:
+                for cid, record in self.snapshot.chunks(unread).items():
+                    self._noise[cid] = noise_share(record.text)
+            return np.asarray([self._noise.get(cid, 0.0) for cid in ids], dtype=np.float32)
+
+        return other, noise_of
 
     def _search(self, queries: list[str], n: int, allowed: np.ndarray | None) -> list[Scored]:
         if len(self.dense) == 0:
@@ -118,19 +130,46 @@ class HybridRetriever(Retriever):
 
 
 def fuse(pool: np.ndarray, cosines: np.ndarray, lexical: np.ndarray, w: float, n: int,
-         other_language: np.ndarray | None = None, noise: np.ndarray | None = None) -> Scored:
+         other_language: np.ndarray | None = None, noise: np.ndarray | NoiseOf | None = None) -> Scored:
     """The n best of the sorted candidate ids `pool` by w * dense + (1 - w) * normalised BM25, where dense is the
     cosine rescaled over the pool, or for the candidates marked `other_language`, over them alone when that is
-    higher; times 1 - NOISE_PENALTY x `noise` (see the module doc). Every backend fuses here, so a Milvus
-    knowledge base ranks as a local one."""
+    higher; times 1 - NOISE_PENALTY x `noise` (see the module doc): the shares of the pool's candidates, or a
+    function giving those of some positions of the pool, asked only for the candidates that can still reach the
+    n best; equal scores rank by the unpenalised score. Every backend fuses here, so a Milvus knowledge base ranks as
+    a local one."""
     dense = rescale(cosines)
     if other_language is not None and other_language.any():
         dense[other_language] = np.maximum(dense[other_language], rescale(cosines[other_language]))
     fused = w * dense + (1.0 - w) * lexical
-    if noise is not None:
-        fused = fused * (1.0 - NOISE_PENALTY * noise)
-    best = np.argsort(-fused, kind="stable")[:n]
-    return [(int(pool[i]), float(fused[i])) for i in best]
+    if noise is None:
+        best = np.argsort(-fused, kind="stable")[:n]
+        return [(int(pool[i]), float(fused[i])) for i in best]
+    noise_of = noise if callable(noise) else (lambda positions: noise[positions])
+    positions, scores = _penalised(fused, n, noise_of)
+    best = np.argsort(-scores, kind="stable")[:n]
+    return [(int(pool[positions[i]]), float(scores[i])) for i in best]
+
+
+def _penalised(fused: np.ndarray, n: int, noise_of: NoiseOf) -> tuple[np.ndarray, np.ndarray]:
+    """The positions that decide the n best, in order of unpenalised score, and their penalised scores: the n best
+    unpenalised, then every other one whose unpenalised score (its best possible) is above the n-th best penalised
+    score so far, until none is. Equal penalised scores rank by unpenalised order, so the n best are those of
+    penalising every candidate. A candidate scoring 0 stays 0 whatever its noise, which is then not read."""
+    order = np.argsort(-fused, kind="stable")
+    descending = fused[order]
+    scores = np.empty(0, dtype=fused.dtype)
+    taken, reach = 0, min(n, order.size)
+    while reach > taken:
+        batch = order[taken:reach]
+        shares = np.zeros(batch.size, dtype=fused.dtype)
+        live = fused[batch] > 0
+        if live.any():
+            shares[live] = noise_of(batch[live])
+        scores = np.concatenate([scores, fused[batch] * (1.0 - NOISE_PENALTY * shares)])
+        taken = reach
+        nth = np.partition(scores, taken - n)[taken - n] if taken >= n else -np.inf
+        reach = max(taken, int(np.searchsorted(-descending, -nth, side="left")))
+    return order[:taken], scores
 
 
 def rescale(scores: np.ndarray) -> np.ndarray:

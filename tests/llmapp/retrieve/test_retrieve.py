@@ -23,7 +23,7 @@ from llmapp.retrieve import (
     open_retriever,
 )
 from llmapp.retrieve.base import distinct, join
-from llmapp.retrieve.hybrid import NOISE_PENALTY, fuse
+from llmapp.retrieve.hybrid import NOISE_PENALTY, fuse, rescale
 from llmapp.settings import Settings
 from tests.support.retrieval_fixtures import build_kb
 
@@ -185,6 +185,36 @@ def test_fusion_lifts_the_other_language_and_discounts_noise() -> None:
     noisy = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)  # 10 is a reference list
     ranked = fuse(pool, cosines, lexical, 1.0, 4, None, noisy)
     assert ranked[0][0] == 11 and dict(ranked)[10] == pytest.approx(1.0 - NOISE_PENALTY)
+
+
+def test_noise_read_only_for_candidates_that_can_reach_the_top_ranks_as_reading_all() -> None:
+    rng = np.random.default_rng(3)
+    for trial in range(300):
+        size, n = int(rng.integers(1, 120)), int(rng.integers(1, 40))
+        pool = np.sort(rng.choice(10_000, size=size, replace=False))
+        # fused scores of 0, 0.5 and 1 and penalised ones equal to them: ties everywhere, on purpose
+        cosines = rng.choice([0.7, 0.8], size=size).astype(np.float32)
+        lexical = rng.choice([0.0, 1.0], size=size).astype(np.float32)
+        noise = np.where(rng.random(size) < 0.3, 1.0, 0.0).astype(np.float32)
+        asked: list[int] = []
+
+        def noise_of(positions: np.ndarray, shares: np.ndarray = noise, seen: list[int] = asked) -> np.ndarray:
+            seen.extend(positions.tolist())
+            return shares[positions]
+
+        fused = 0.5 * rescale(cosines) + 0.5 * lexical
+        penalised = fused * (1.0 - NOISE_PENALTY * noise)
+        rank = np.empty(size, dtype=np.int64)
+        rank[np.argsort(-fused, kind="stable")] = np.arange(size)  # equal scores: the unpenalised order decides
+        expected = [(int(pool[i]), float(penalised[i])) for i in np.lexsort((rank, -penalised))[:n]]
+        assert fuse(pool, cosines, lexical, 0.5, n, None, noise_of) == expected, trial
+        assert fuse(pool, cosines, lexical, 0.5, n, None, noise) == expected, trial
+        assert len(asked) == len(set(asked))  # each candidate's share read at most once
+    few: list[int] = []
+    pool = np.arange(200)
+    fuse(pool, np.linspace(0.9, 0.7, 200).astype(np.float32), np.zeros(200, dtype=np.float32), 1.0, 5, None,
+         lambda positions: (few.extend(positions.tolist()), np.zeros(positions.size, dtype=np.float32))[1])
+    assert len(few) == 5  # no noise among the 5 best: nothing below them can overtake the 5th
 
 
 def test_noise_is_code_bibliography_and_furniture_not_a_paragraph_citing_a_year() -> None:
