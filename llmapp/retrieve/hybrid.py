@@ -130,13 +130,12 @@ class HybridRetriever(Retriever):
 
 
 def fuse(pool: np.ndarray, cosines: np.ndarray, lexical: np.ndarray, w: float, n: int,
-         other_language: np.ndarray | None = None, noise: np.ndarray | NoiseOf | None = None) -> Scored:
+         other_language: np.ndarray | None = None, noise: NoiseOf | None = None) -> Scored:
     """The n best of the sorted candidate ids `pool` by w * dense + (1 - w) * normalised BM25, where dense is the
     cosine rescaled over the pool, or for the candidates marked `other_language`, over them alone when that is
-    higher; times 1 - NOISE_PENALTY x `noise` (see the module doc): the shares of the pool's candidates, or a
-    function giving those of some positions of the pool, asked only for the candidates that can still reach the
-    n best; equal scores rank by the unpenalised score. Every backend fuses here, so a Milvus knowledge base ranks as
-    a local one."""
+    higher; times 1 - NOISE_PENALTY x the noise share (see the module doc), which `noise` gives for positions of
+    the pool and is asked only for the candidates that can still reach the n best; equal scores rank by the
+    unpenalised score. Every backend fuses here, so a Milvus knowledge base ranks as a local one."""
     dense = rescale(cosines)
     if other_language is not None and other_language.any():
         dense[other_language] = np.maximum(dense[other_language], rescale(cosines[other_language]))
@@ -144,8 +143,7 @@ def fuse(pool: np.ndarray, cosines: np.ndarray, lexical: np.ndarray, w: float, n
     if noise is None:
         best = np.argsort(-fused, kind="stable")[:n]
         return [(int(pool[i]), float(fused[i])) for i in best]
-    noise_of = noise if callable(noise) else (lambda positions: noise[positions])
-    positions, scores = _penalised(fused, n, noise_of)
+    positions, scores = _penalised(fused, n, noise)
     best = np.argsort(-scores, kind="stable")[:n]
     return [(int(pool[positions[i]]), float(scores[i])) for i in best]
 
