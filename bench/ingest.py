@@ -182,7 +182,10 @@ def measure(side: str, corpus: Path, limit: int | None, kb: Path, embedder: str)
     if limit:
         cmd += ["--limit", str(limit)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env, cwd=ROOT)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    if out.returncode != 0:
+        sys.exit(f"the {side} side failed (exit {out.returncode}):\n{out.stderr.strip()[-3000:]}\n"
+                 'is the bench extra installed? .venv/bin/pip install -e ".[bench]"')
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

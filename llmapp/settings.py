@@ -44,8 +44,8 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(default=32, ge=1, le=4096, description="Texts per embedding batch.")
     embed_precision: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         default="auto",
-        description="Embedding forward pass: auto = bfloat16 on CPUs with bf16 instructions, float16 on CUDA, "
-        "else float32 (vectors agree to cosine >= 0.9999).",
+        description="Embedding forward pass: auto = bfloat16 on a CPU where it is measured faster than float32 "
+        "(AMX), float16 on CUDA, else float32 (vectors agree to cosine >= 0.9999).",
     )
     ann_threshold: int = Field(
         default=200_000, ge=1, description="Vectors from which a knowledge base's dense index is approximate (FAISS "

@@ -108,12 +108,15 @@ class ClassificationTask:
     def prepare(self, job: Job, base: Path, train: list[Example], validation: list[Example]) -> Prepared:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
 
+        from finetune.training import use_bf16  # not at the top: finetune.training imports the tasks
+
+        attention = training_attention(job.train.max_length, use_bf16(job.train.bf16))
         labels = job.data.labels or ordered_labels({e.label for e in train})
         label2id = {label: i for i, label in enumerate(labels)}
         tokenizer = AutoTokenizer.from_pretrained(base)
         model, loading = AutoModelForSequenceClassification.from_pretrained(
             base, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label2id,
-            output_loading_info=True, attn_implementation=training_attention(job.train.max_length),
+            output_loading_info=True, attn_implementation=attention,
         )
         if start_pooler_as_identity(model, loading.get("missing_keys", ())):
             logger.info("classification: %s has no trained pooler; it starts as the identity", base)

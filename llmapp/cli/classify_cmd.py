@@ -43,8 +43,9 @@ def classify(
     int8: Annotated[bool, typer.Option("--int8", help="Dynamic int8 quantisation (CPU), calibrated on the first "
                                                       "256 rows; reports agreement with float32 on the next 256.")
                     ] = False,
-    bf16: Annotated[bool, typer.Option("--bf16", help="bfloat16 autocast: fastest on CPUs with bf16 instructions "
-                                                      "and on GPUs; reports agreement.")] = False,
+    bf16: Annotated[bool, typer.Option("--bf16", help="bfloat16 autocast: fastest on CPUs with AMX and on GPUs "
+                                                      "(warns where it measures slower than float32); reports "
+                                                      "agreement.")] = False,
     threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads; default: the usable CPUs.")]
     = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1; default cpu.")] = None,

@@ -124,7 +124,7 @@ def test_bf16_on_a_cpu_runs_the_trainer_on_the_cpu_and_auto_follows_the_hardware
 
     from finetune.tasks.base import FeatureDataset, Prepared
     from finetune.training import training_arguments, use_bf16
-    from llmcommon.cpu import cpu_has_bf16
+    from llmcommon.cpu import cpu_prefers_bf16
 
     if torch.cuda.is_available():
         pytest.skip("checks the CPU path")
@@ -134,4 +134,5 @@ def test_bf16_on_a_cpu_runs_the_trainer_on_the_cpu_and_auto_follows_the_hardware
     assert on.bf16 and on.use_cpu  # without use_cpu the Trainer refuses bf16 when no GPU is present
     off = training_arguments(parse_job({**BASE, "train": {"bf16": False}}, tmp_path), prepared, tmp_path)
     assert not off.bf16 and not off.use_cpu
-    assert use_bf16("auto") == cpu_has_bf16()
+    assert use_bf16("auto") == cpu_prefers_bf16()
+

@@ -47,6 +47,20 @@ def test_cpu_flags_are_read_from_the_flags_or_features_line() -> None:
     assert parse_flags("") == frozenset()
 
 
+def test_auto_precision_takes_bf16_only_where_it_is_measured_faster(monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmcommon import cpu
+
+    speedup = cpu.bf16_matmul_speedup()  # the real probe on this machine
+    assert speedup > 0.0 if cpu.cpu_has_bf16() else speedup == 0.0
+    monkeypatch.setattr(cpu, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(cpu, "bf16_matmul_speedup", lambda: 0.54)  # avx512_bf16 without AMX, this project's VM
+    assert not cpu.cpu_prefers_bf16()
+    monkeypatch.setattr(cpu, "bf16_matmul_speedup", lambda: 3.1)  # AMX
+    assert cpu.cpu_prefers_bf16()
+    monkeypatch.setattr(cpu, "cpu_has_bf16", lambda: False)
+    assert not cpu.cpu_prefers_bf16()
+
+
 @pytest.mark.parametrize(("name", "ok"), [("员工手册", True), ("kb-1.v2", True), (".hidden", False),
                                           ("a/b", False), ("x" * 65, False), ("", False)])
 def test_knowledge_base_names(name: str, ok: bool) -> None:

@@ -177,7 +177,7 @@ def test_top_layers_adapts_only_the_top_layers_and_backward_stops_below_them(tin
         adapted(3)
 
 
-def test_a_cpu_job_trains_with_eager_attention_and_its_run_loads_the_default(
+def test_a_cpu_bf16_job_trains_with_eager_attention_and_its_run_loads_the_default(
     tiny_bert: Path, sentiment_files: tuple[Path, Path], tmp_path: Path
 ) -> None:
     import torch
@@ -189,11 +189,14 @@ def test_a_cpu_job_trains_with_eager_attention_and_its_run_loads_the_default(
     if torch.cuda.is_available():
         pytest.skip("a CUDA host trains with the default kernel")
     raw = job_dict("classification", tiny_bert, *sentiment_files, tmp_path / "run")
+    raw["train"]["bf16"] = True  # eager pays off under bf16 autocast only
     job = parse_job(raw, tmp_path)
     task = get_task("classification")
     rows = [task.parser(job.data)({"text": "good film", "label": "pos"})]
     prepared = task.prepare(job, tiny_bert, rows, rows)
     assert prepared.model.get_base_model().config._attn_implementation == "eager"
-    assert training_attention(EAGER_MAX_LENGTH + 1) is None  # long inputs: eager's matrices grow with length^2
+    # long inputs (eager's matrices grow with length^2) and float32 training keep the default kernel
+    assert training_attention(EAGER_MAX_LENGTH + 1, bf16=True) is None
+    assert training_attention(64, bf16=False) is None
     run_job(job)
     assert ClassificationRun(tmp_path / "run").model.config._attn_implementation == "sdpa"
