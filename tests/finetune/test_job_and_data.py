@@ -136,3 +136,26 @@ def test_bf16_on_a_cpu_runs_the_trainer_on_the_cpu_and_auto_follows_the_hardware
     assert not off.bf16 and not off.use_cpu
     assert use_bf16("auto") == cpu_prefers_bf16()
 
+
+def test_progress_eta_follows_the_mean_step_not_the_last_stretch(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    import finetune.training as training
+
+    clock = iter([100.0, 110.0, 111.0])  # 10 steps in 10 s, then 10 short-batch steps in 1 s
+    monkeypatch.setattr(training.time, "perf_counter", lambda: next(clock))
+    callback = training.RunLogCallback(tmp_path, "accuracy")
+    state = SimpleNamespace(is_world_process_zero=True, global_step=0, num_input_tokens_seen=0, max_steps=40,
+                            log_history=[])
+    callback.on_train_begin(None, state, None)
+    caplog.set_level(logging.INFO, logger="finetune.progress")
+    for step in (10, 20):
+        state.global_step, state.num_input_tokens_seen = step, step * 100
+        callback.on_log(None, state, None, logs={"loss": 0.5, "learning_rate": 1e-4})
+    callback.on_train_end(None, state, None)
+    lines = [r.getMessage() for r in caplog.records if r.name == "finetune.progress"]
+    assert lines[0].endswith("100 tokens/s ETA 0m30s")
+    # 20 steps left at the mean 0.55 s a step: 11 s (the last stretch alone would say 2 s)
+    assert lines[1].endswith("1000 tokens/s ETA 0m11s")
