@@ -1,10 +1,11 @@
 """CPU feature flags, read once from /proc/cpuinfo (empty where there is none, e.g. macOS or Windows), and
 whether bfloat16 arithmetic is actually faster than float32 on this CPU, measured once per process.
 
-Having the instructions is not enough: where bfloat16 matmuls are fast (AMX tiles; on earlier days this project's
-machine embedded 2.3x faster in bfloat16 than in float32) "auto" should use them, but on 2026-12-07 the same
-machine showed avx512_bf16 and no AMX, and every bfloat16 Linear took 1.85x the time of the float32 one (oneDNN's avx512_core_bf16 kernel against MKL's float32 GEMM), so
-"auto" precision made ingest, search and training slower. `cpu_prefers_bf16` therefore times both.
+Having the instructions is not enough: where bfloat16 matmuls are fast (AMX tiles; on earlier days this
+project's machine embedded 2.3x faster in bfloat16 than in float32) "auto" should use them, but on 2026-12-07 the
+same machine showed avx512_bf16 and no AMX, and every bfloat16 Linear took 1.85x the time of the float32 one
+(oneDNN's avx512_core_bf16 kernel against MKL's float32 GEMM), so "auto" precision made ingest, search and
+training slower. `cpu_prefers_bf16` therefore times both.
 """
 
 from __future__ import annotations
