@@ -87,7 +87,9 @@ def training_arguments(job: Job, prepared: Prepared, run_dir: Path) -> Any:
         "train_sampling_strategy": "group_by_length" if t.group_by_length else "random",
         "include_num_input_tokens_seen": "non_padding",
         "bf16": use_bf16(t.bf16),
-        "use_cpu": use_bf16(t.bf16) and not _accelerator(),  # the Trainer takes CPU bf16 only when told
+        # a host without CUDA/MPS says so: the Trainer takes CPU bf16 only when told, and under torchrun starts
+        # gloo DDP / FSDP only then (float32 ranks without it each trained alone, or refused FSDP)
+        "use_cpu": not _accelerator(),
         "activation_checkpointing": t.gradient_checkpointing,
         "dataloader_pin_memory": _accelerator(),
         "remove_unused_columns": False,
