@@ -19,6 +19,15 @@ from tests.support.retrieval_fixtures import build_kb
 ROOT = Path(__file__).resolve().parents[3]
 
 
+def _as_from_a_terminal() -> None:
+    """In the child before exec: SIGINT unblocked and at its default, as a shell started from a terminal leaves
+    it. A process inherits both from its parent, and after the rest of the suite had run in it, the pytest
+    process handed a state on in which the child never saw the SIGINT (the test passed alone and in every subset
+    tried, failed in the whole suite)."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _pump(stream: IO[str], into: queue.Queue[str]) -> None:
     for chunk in iter(lambda: stream.read(1), ""):
         into.put(chunk)
@@ -42,6 +51,7 @@ def test_ctrl_c_cancels_the_answer_not_the_chat(tmp_path: Path) -> None:
         [sys.executable, "-m", "tests.support.slow_chat_cli", "chat", "--kb", str(kb), "--backend", "slow",
          "--mode", "lexical", "--history", str(history)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
+        preexec_fn=_as_from_a_terminal,
     )
     assert process.stdin is not None and process.stdout is not None
     received: queue.Queue[str] = queue.Queue()
@@ -53,7 +63,9 @@ def test_ctrl_c_cancels_the_answer_not_the_chat(tmp_path: Path) -> None:
         assert _wait_for(received, seen, "slowly slowly", 60), "".join(seen)
         started = time.monotonic()
         process.send_signal(signal.SIGINT)
-        assert _wait_for(received, seen, "(cancelled", 5), "".join(seen)
+        assert _wait_for(received, seen, "(cancelled", 5), (
+            f"{''.join(seen)[-300:]}\nparent: SIGINT {signal.getsignal(signal.SIGINT)!r}, blocked "
+            f"{sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, []))}")
         assert time.monotonic() - started < 5  # the 20 s answer stopped, it did not run on
         process.stdin.write("Does llmapp need a GPU?\n/exit\n")
         process.stdin.flush()
