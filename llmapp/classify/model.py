@@ -117,9 +117,9 @@ class Classifier:
 
         Give a few hundred typical texts as `calibration` and every encoder layer is quantised behind
         per-channel smoothing scales measured on them (faster and more faithful); without, the outlier-prone
-        FFN input projections stay float32. See `llmapp.classify.int8`.
+        FFN input projections stay float32. See `llmcommon.int8`.
         """
-        from llmapp.classify.int8 import calibration_maxima, quantize_int8
+        from llmcommon.int8 import calibration_maxima, quantize_int8
 
         if self.device != "cpu":
             raise ConfigError(f"int8 dynamic quantisation runs on the CPU only, not on {self.device}")

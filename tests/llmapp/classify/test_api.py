@@ -109,7 +109,7 @@ def test_calibrated_int8_quantises_every_encoder_layer_behind_smoothing_scales(f
 def test_smoothing_alone_leaves_the_layer_unchanged() -> None:
     import torch
 
-    from llmapp.classify.int8 import _smooth
+    from llmcommon.int8 import _smooth
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(8, 4))
