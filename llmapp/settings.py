@@ -42,10 +42,11 @@ class Settings(BaseSettings):
     )
     chunk_overlap: int = Field(default=32, ge=0, description="Tokens shared by consecutive chunks.")
     embed_batch_size: int = Field(default=32, ge=1, le=4096, description="Texts per embedding batch.")
-    embed_precision: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+    embed_precision: Literal["auto", "float32", "bfloat16", "float16", "int8"] = Field(
         default="auto",
         description="Embedding forward pass: auto = bfloat16 on a CPU where it is measured faster than float32 "
-        "(AMX), float16 on CUDA, else float32 (vectors agree to cosine >= 0.9999).",
+        "(AMX), else int8 on a CPU with VNNI, float16 on CUDA, else float32. bfloat16 vectors agree with "
+        "float32 ones to cosine >= 0.9999, int8 ones to >= 0.995 (docs/ingest.md).",
     )
     ann_threshold: int = Field(
         default=200_000, ge=1, description="Vectors from which a knowledge base's dense index is approximate (FAISS "
