@@ -16,7 +16,10 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ingest.embed import Precision
 
 from llmapp.errors import ConfigError, NotFoundError
 from llmapp.hits import Hit
@@ -185,16 +188,18 @@ def _write_jsonl(path: Path, records: Sequence[Mapping[str, Any]]) -> None:
 
 def ingest_cached(corpus: Path, cache: Path, embedder_name: str | None, chunk_tokens: int | None,
                   chunk_overlap: int, device: str | None = None, progress: bool = False,
-                  target: Path | str | None = None) -> Path | str:
+                  target: Path | str | None = None, precision: Precision = "auto") -> Path | str:
     """The knowledge base of `corpus` in `cache`, ingested on first use and reused while the corpus and the
     settings are unchanged (ingest is incremental: an unchanged corpus embeds nothing). `progress` shows the
     ingest's bars on stderr (a first SciFact ingest takes minutes). `target`: ingest into this knowledge base
-    instead (a folder or a milvus:// URI)."""
+    instead (a folder or a milvus:// URI). `precision` (settings' `embed_precision`) embeds the passages, as
+    the queries are; a precision other than "auto" gets knowledge bases of its own in the cache."""
     from ingest.embed import load_embedder
     from ingest.pipeline import IngestOptions, ingest
 
-    embedder = load_embedder(embedder_name, device=device)
-    chunking = {"tokens": chunk_tokens, "overlap": chunk_overlap}
+    embedder = load_embedder(embedder_name, device=device, precision=precision)
+    chunking = {"tokens": chunk_tokens, "overlap": chunk_overlap} | ({} if precision == "auto" else
+                                                                     {"precision": precision})
     kb = target if target is not None else cached_kb_path(cache, corpus, embedder.spec(), chunking)
     log.info("knowledge base for %s: %s", corpus, kb)
     options = IngestOptions(chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap, progress=progress)

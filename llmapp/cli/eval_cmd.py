@@ -58,7 +58,8 @@ def retrieval(
                 corpus = _stable_copy(corpus, cache_dir / "squad" / squad.stem / "corpus.jsonl")
             target = settings.kb_location(kb_uri) if kb_uri else None
             kb_path = ingest_cached(corpus, cache_dir, settings.embedder, settings.chunk_tokens,
-                                    settings.chunk_overlap, settings.device, progress=True, target=target)
+                                    settings.chunk_overlap, settings.device, progress=True, target=target,
+                                    precision=settings.embed_precision)
             benchmark = read_benchmark(query_file, qrel_file)
         results = evaluate_modes(settings, kb_path, benchmark, MODES if compare else (mode,))
     if as_json:
@@ -121,7 +122,8 @@ def qa(
             corpus = _stable_copy(corpus, (cache or settings.home / "cache" / "eval") / "squad" / squad.stem
                                   / "corpus.jsonl")
         kb = str(ingest_cached(corpus, corpus.parent, settings.embedder, settings.chunk_tokens,
-                               settings.chunk_overlap, settings.device, progress=True))
+                               settings.chunk_overlap, settings.device, progress=True,
+                               precision=settings.embed_precision))
     generator = open_generator(GeneratorConfig(backend=backend, model=model, adapter=adapter, base_url=base_url,
                                                device=settings.device, threads=settings.threads))
     retriever = open_retriever(settings, kb, min_score=min_score, mode=mode)

@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from llmapp.errors import ConfigError
@@ -123,3 +124,30 @@ def test_eval_retrieval_cli_on_a_beir_folder(tmp_path: Path) -> None:
     again = CliRunner().invoke(app, args, env=env)
     assert again.exit_code == 0 and json.loads(again.stdout) == results
     assert (cached[0] / "dense.faiss").stat().st_mtime_ns == stamp  # reused, not rebuilt
+
+
+def test_the_corpus_is_embedded_in_the_configured_precision_into_a_cache_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ingest.embed import load_embedder
+    from ingest.store import KnowledgeBase
+    from llmapp.eval_retrieval import ingest_cached
+    from llmcommon.e5_small import e5_small_folder
+    from tests.support.e5_fixtures import write_tiny_e5
+
+    monkeypatch.setenv("LLMAPP_CACHE", str(tmp_path / "llmapp-cache"))
+    write_tiny_e5(tmp_path / "tiny.bin")
+    model = str(e5_small_folder(tmp_path / "models", source=tmp_path / "tiny.bin"))
+    corpus = write_beir(tmp_path / "beir") / "corpus.jsonl"
+    kbs = {precision: ingest_cached(corpus, tmp_path / "cache", model, None, 0, precision=precision)
+           for precision in ("auto", "float32", "int8")}
+    assert len(set(kbs.values())) == 3
+    spec = load_embedder(model).spec()
+    assert kbs["auto"] == cached_kb_path(tmp_path / "cache", corpus, spec, {"tokens": None, "overlap": 0})
+    vectors = {}
+    for precision, kb in kbs.items():
+        with KnowledgeBase.open(Path(kb)).snapshot() as snapshot:
+            vectors[precision] = snapshot.vectors()[1]
+    assert vectors["int8"].shape == vectors["float32"].shape == (5, spec["dimension"])
+    assert not np.array_equal(vectors["int8"], vectors["float32"])  # the passages were embedded as configured
+    assert np.min(np.sum(vectors["int8"] * vectors["float32"], axis=1)) > 0.99
