@@ -41,7 +41,7 @@ DEFAULT_EMBEDDER = E5_EMBEDDER
 E5_NAMES = E5_ALIASES
 DEFAULT_BATCH_SIZE = 32  # measured best for MiniLM on CPU among 16/32/64/128 once batches are length-sorted
 TRIM_EVERY = 32  # texts embedded in single-text int8 batches between two heap trims
-# int8 batches (rows x padded length): texts of >= 256 tokens go alone. 300 SciFact abstracts (e5-small, 2 cores):
+# int8 batches (rows x padded length): texts padded past 256 tokens go alone. 300 SciFact abstracts (e5-small, 2 cores):
 # 14.8 s alone against 25.4 s in batches of 32; shorter texts share a pass (a forward pass costs ~5 ms of Python)
 INT8_BATCH_TOKENS = 512
 Progress = Callable[[int], None]

@@ -18,7 +18,7 @@ from typing import Any
 
 from ingest.calibration import calibration_texts
 from ingest.store.schema import atomic_write
-from llmcommon.int8 import calibration_maxima, quantize_int8
+from llmcommon.int8 import calibration_maxima, encoder_linears, quantize_int8
 from llmcommon.models import cache_dir
 
 log = logging.getLogger(__name__)
@@ -51,8 +51,6 @@ def _read(path: Path, encoder: Any) -> dict[str, Any] | None:
     """The cached ranges, or None when missing, unreadable or not for this encoder's layers."""
     if not path.is_file():
         return None
-    from llmcommon.int8 import encoder_linears
-
     try:
         from safetensors.torch import load_file
 
