@@ -198,17 +198,28 @@ class SentenceTransformerEmbedder(Embedder):
 
     def _load(self) -> Any:
         if self._model is None:
-            from sentence_transformers import SentenceTransformer
-
             log.info("loading embedder %s", self.path)
             with quiet_loading():  # no "Loading weights" bar on every search (llmcommon.quiet)
-                model = SentenceTransformer(str(self.path), device=self.device, local_files_only=True)
+                model = self._load_model()
             cast_linear_layers(model, autocast_dtype(self.precision, model.device.type))
-            self._share_tokenizer(model)
             self._model = model
             if uses_int8(self.precision, model.device.type):
                 self._quantize(model)
         return self._model
+
+    def _load_model(self) -> Any:
+        """A folder of the common shape runs on transformers alone, with the chunker's tokenizer
+        (`ingest.st_folder`: 2.5 s sooner to the first vector); any other through `SentenceTransformer`."""
+        from ingest.st_folder import PlainSentenceModel, plain_layout
+
+        layout = plain_layout(self.path)
+        if layout is not None:
+            return PlainSentenceModel.load(self.path, layout, self.tokenizer, self.device)
+        from sentence_transformers import SentenceTransformer
+
+        model = SentenceTransformer(str(self.path), device=self.device, local_files_only=True)
+        self._share_tokenizer(model)
+        return model
 
     def _share_tokenizer(self, model: Any) -> None:
         """One tokenizer for the chunker and the model: SentenceTransformer loads its own copy, and XLM-R's
@@ -237,7 +248,7 @@ class SentenceTransformerEmbedder(Embedder):
         embedding fixed texts as passages, before the layers change."""
         from ingest.int8 import quantize_encoder
 
-        quantize_encoder(model[0].auto_model, self.path, lambda texts: self.embed(texts))
+        quantize_encoder(encoder_of(model), self.path, lambda texts: self.embed(texts))
         log.info("embedder %s: encoder Linear layers in int8", self.name)
 
     def _lengths(self, texts: Sequence[str]) -> list[int]:
@@ -307,8 +318,16 @@ class SentenceTransformerEmbedder(Embedder):
 
 
 def _features(model: Any, texts: list[str]) -> dict[str, Any]:
-    """A SentenceTransformer's token tensors for `texts` (`preprocess` in sentence-transformers 5, else `tokenize`)."""
+    """The model's token tensors for `texts` (`preprocess`: `ingest.st_folder.PlainSentenceModel` and
+    sentence-transformers >= 5; `tokenize` before)."""
     return model.preprocess(texts) if hasattr(model, "preprocess") else model.tokenize(texts)
+
+
+def encoder_of(model: Any) -> Any:
+    """The Hugging Face encoder inside a loaded embedding model (plain or SentenceTransformer)."""
+    from ingest.st_folder import PlainSentenceModel
+
+    return model.auto_model if isinstance(model, PlainSentenceModel) else model[0].auto_model
 
 
 def read_prompts(path: Path) -> dict[str, str]:

@@ -1,28 +1,47 @@
 """One tokenizer per embedder: the chunker's and the model's are the same object, whichever loads first.
 
-XLM-R's 250k-piece tokenizer (the shipped e5-small) holds ~300 MB; SentenceTransformer loads a copy of its own,
-which the embedder drops. Vectors are the same either way."""
+XLM-R's 250k-piece tokenizer (the shipped e5-small) holds ~300 MB. A common folder runs with the chunker's
+tokenizer (`ingest.st_folder`); SentenceTransformer, for any other, loads a copy of its own, which the embedder
+drops. Vectors are the same either way."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from ingest.embed import SentenceTransformerEmbedder
+from ingest.st_folder import PlainSentenceModel
 
 TEXTS = ["a knowledge base is a folder with a manifest", "short", "run ingest again whenever documents change"]
 
 
 def model_tokenizers(embedder: SentenceTransformerEmbedder) -> list[object]:
-    """Every tokenizer object the loaded model's first module and its input formatter hold."""
-    module = embedder._model[0]
+    """Every tokenizer object the loaded model holds (a SentenceTransformer: its first module and that module's
+    input formatter)."""
+    model = embedder._model
+    module = model if isinstance(model, PlainSentenceModel) else model[0]
     holders = [module, getattr(module, "input_formatter", None)]
     return [value for holder in holders if holder is not None for value in vars(holder).values()
             if hasattr(value, "backend_tokenizer")]
 
 
-def test_the_chunkers_tokenizer_loaded_first_is_the_one_the_model_uses(tiny_encoder: Path) -> None:
+@pytest.fixture(params=["plain", "sentence-transformers"])
+def encoder(request: pytest.FixtureRequest, tiny_encoder: Path, tmp_path: Path) -> Path:
+    """The tiny encoder as a folder `ingest.st_folder` runs, and as one only SentenceTransformer loads."""
+    if request.param == "plain":
+        return tiny_encoder
+    folder = tmp_path / "encoder"
+    shutil.copytree(tiny_encoder, folder)
+    (folder / "sentence_bert_config.json").write_text(json.dumps({"config_args": {}}))
+    return folder
+
+
+def test_the_chunkers_tokenizer_loaded_first_is_the_one_the_model_uses(encoder: Path) -> None:
+    tiny_encoder = encoder
     embedder = SentenceTransformerEmbedder(tiny_encoder)
     chunker_tokenizer = embedder.tokenizer  # an ingest chunks before it embeds
     vectors = embedder.embed(TEXTS)
@@ -37,3 +56,5 @@ def test_the_chunkers_tokenizer_loaded_first_is_the_one_the_model_uses(tiny_enco
     assert all(tokenizer is model_first.tokenizer for tokenizer in model_tokenizers(model_first))
     first_vectors = model_first.embed(TEXTS)
     np.testing.assert_allclose(vectors, first_vectors, atol=1e-6)
+    # the session's tiny encoder has no sentence_bert_config.json; the copy's makes it SentenceTransformer's
+    assert isinstance(embedder._model, PlainSentenceModel) != (tiny_encoder / "sentence_bert_config.json").exists()

@@ -11,7 +11,7 @@ import pytest
 
 from ingest import embed as embed_module
 from ingest import int8 as int8_module
-from ingest.embed import SentenceTransformerEmbedder, load_embedder, uses_int8
+from ingest.embed import SentenceTransformerEmbedder, encoder_of, load_embedder, uses_int8
 from ingest.errors import KnowledgeBaseError
 from llmcommon.e5_small import e5_small_folder
 from tests.support.e5_fixtures import write_tiny_e5
@@ -38,7 +38,7 @@ def test_int8_vectors_agree_with_float32_and_each_depends_on_its_text_alone(tiny
     together = int8.embed(TEXTS)
     assert np.min(np.sum(exact * together, axis=1)) > 0.99
     assert not np.array_equal(exact, together)  # it did run in int8
-    encoder = int8._load()[0].auto_model
+    encoder = encoder_of(int8._load())
     assert not [name for name, module in encoder.named_modules() if type(module) is torch.nn.Linear]
     alone = np.stack([int8.embed([text])[0] for text in TEXTS])
     np.testing.assert_array_equal(together, alone)  # the same bits whatever shares the batch

@@ -64,11 +64,21 @@ def test_the_folder_embeds_with_sentence_transformers(source: tuple[Path, dict[s
                                                       tmp_path: Path) -> None:
     from ingest.embed import SentenceTransformerEmbedder
 
-    embedder = SentenceTransformerEmbedder(e5_small_folder(tmp_path / "cache", source=source[0]), precision="float32")
+    from sentence_transformers import SentenceTransformer
+
+    from ingest.st_folder import PlainLayout, plain_layout
+
+    folder = e5_small_folder(tmp_path / "cache", source=source[0])
+    embedder = SentenceTransformerEmbedder(folder, precision="float32")
     vectors = embedder.embed(["hello world", "你好"])
     assert vectors.shape == (2, HIDDEN)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
     assert embedder.prompts == {"query": "query: ", "passage": "passage: "}
+    # run without sentence-transformers (ingest.st_folder), with the vectors it gives
+    assert plain_layout(folder) == PlainLayout("mean", True, embedder.window, {"add_pooling_layer": False})
+    reference = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+    expected = reference.encode(["passage: hello world", "passage: 你好"], batch_size=1, convert_to_numpy=True)
+    np.testing.assert_allclose(vectors, expected, atol=1e-6)
 
 
 def test_conversion_runs_once_and_again_when_the_source_changes(source: tuple[Path, dict[str, np.ndarray]],
