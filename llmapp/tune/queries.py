@@ -9,6 +9,7 @@ document frequency over the sample), in text order. `generated_queries` asks a c
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 from collections import Counter
@@ -23,6 +24,14 @@ Kind = Literal["sentence", "title", "keyphrase", "generated", "user"]
 _LIMITS: dict[Language, tuple[int, int]] = {"en": (4, 40), "zh": (6, 80)}
 _KEYWORDS = 6
 _WORD = re.compile(r"\w+", re.UNICODE)
+# words of a question template that say nothing about a passage (a generated question needs one other word)
+_TEMPLATE_WORDS = frozenset({"what", "which", "when", "where", "does", "this", "that", "these", "those", "there",
+                             "about", "answer", "question", "passage", "text", "following", "main", "topic",
+                             "purpose", "study", "studies", "finding", "findings", "result", "results", "paper",
+                             "article", "research", "significance",
+                             "什么", "问题", "答案", "段落", "文章", "内容", "主要", "这段", "哪些", "怎么", "如何",
+                             "为什么"})
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -117,14 +126,38 @@ Ask = Callable[[str], str]
 
 
 def generated_queries(passages: Sequence[Passage], ask: Ask) -> list[PseudoQuery]:
-    """A question per passage written by a generator (`ask(passage text) -> question`); empty replies and
-    replies longer than the passage are skipped."""
+    """A question per passage written by a generator (`ask(passage text) -> question`). Empty replies, replies
+    longer than the passage, and replies that name nothing of their passage are skipped, with a warning that
+    counts them: the shipped SmolLM2-135M answers most SciFact abstracts with "What is the answer to this
+    question?", which would train the embedder to match any passage to it."""
     out: list[PseudoQuery] = []
+    unrelated: list[str] = []
     for passage in passages:
         question = " ".join(ask(passage.text).strip().splitlines()[:1]).strip().strip('"“”')
-        if question and len(question) < len(passage.text):
-            out.append(PseudoQuery(question, passage.text, passage.chunk_id, passage.document, "generated"))
+        if not question or len(question) >= len(passage.text):
+            continue
+        if not names_passage(question, passage):
+            unrelated.append(question)
+            continue
+        out.append(PseudoQuery(question, passage.text, passage.chunk_id, passage.document, "generated"))
+    if unrelated:
+        log.warning("%d of %d generated questions name nothing of their passage and were skipped (for example %r); "
+                    "a larger generator (--generator MODEL.gguf or --base-url) writes better ones",
+                    len(unrelated), len(passages), unrelated[0])
     return out
+
+
+def names_passage(question: str, passage: Passage) -> bool:
+    """Whether the question shares a content word with the passage: an English word of 4+ letters other than
+    question boilerplate, or a Chinese word of 2+ characters from the passage's BM25 tokens."""
+    text = passage.text.lower()
+    words = {w for w in _WORD.findall(question.lower()) if len(w) >= 4 and w.isascii() and w not in _TEMPLATE_WORDS}
+    if any(re.search(rf"\b{re.escape(word)}", text) for word in words):
+        return True
+    chinese = {t for t in passage.tokens if len(t) >= 2 and not t.isascii()}
+    if not chinese:
+        chinese = {run[i : i + 2] for run in re.findall(r"[\u4e00-\u9fff]+", text) for i in range(len(run) - 1)}
+    return any(token in question for token in chinese - _TEMPLATE_WORDS)
 
 
 def generator_ask(generator: Any, prompts: Any, max_tokens: int = 48) -> Ask:

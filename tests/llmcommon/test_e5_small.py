@@ -62,10 +62,9 @@ def test_tokenizer_loads_with_autotokenizer_and_normalises_like_the_engine(
 
 def test_the_folder_embeds_with_sentence_transformers(source: tuple[Path, dict[str, np.ndarray]],
                                                       tmp_path: Path) -> None:
-    from ingest.embed import SentenceTransformerEmbedder
-
     from sentence_transformers import SentenceTransformer
 
+    from ingest.embed import SentenceTransformerEmbedder
     from ingest.st_folder import PlainLayout, plain_layout
 
     folder = e5_small_folder(tmp_path / "cache", source=source[0])

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from collections import Counter
+
+import pytest
 
 from llmapp.language import detect_language
 from llmapp.tune.queries import (
@@ -75,3 +78,17 @@ def test_generated_questions_keep_the_first_line_and_skip_empty_replies() -> Non
     replies = iter(["What do tomatoes need?\nextra chatter", "  "])
     queries = generated_queries([_passage(EN), _passage(ZH)], lambda text: next(replies))
     assert [(q.text, q.kind) for q in queries] == [("What do tomatoes need?", "generated")]
+
+
+def test_generated_questions_that_name_nothing_of_their_passage_are_skipped_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # what the shipped SmolLM2-135M replied for most SciFact abstracts, and a Chinese equivalent
+    replies = iter(["What is the answer to this question?", "大熊猫每天吃什么？", "这段文章的主要内容是什么？",
+                    "How do gardeners keep the fruit clean?"])
+    passages = [_passage(EN), _passage(ZH), _passage(ZH), _passage(EN)]
+    with caplog.at_level(logging.WARNING, logger="llmapp.tune.queries"):
+        queries = generated_queries(passages, lambda text: next(replies))
+    assert [q.text for q in queries] == ["大熊猫每天吃什么？", "How do gardeners keep the fruit clean?"]
+    assert "2 of 4 generated questions name nothing of their passage" in caplog.text
+    assert "What is the answer to this question?" in caplog.text
