@@ -149,7 +149,8 @@ def generated_queries(passages: Sequence[Passage], ask: Ask) -> list[PseudoQuery
 
 def names_passage(question: str, passage: Passage) -> bool:
     """Whether the question shares a content word with the passage: an English word of 4+ letters other than
-    question boilerplate, or a Chinese word of 2+ characters from the passage's BM25 tokens."""
+    question boilerplate, or a Chinese word of 2+ characters from the passage's BM25 tokens (its pairs of
+    characters when it has no tokens)."""
     text = passage.text.lower()
     words = {w for w in _WORD.findall(question.lower()) if len(w) >= 4 and w.isascii() and w not in _TEMPLATE_WORDS}
     if any(re.search(rf"\b{re.escape(word)}", text) for word in words):
