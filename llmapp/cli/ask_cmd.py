@@ -6,6 +6,7 @@ Thin commands over `llmapp.chains` and `llmapp.generate`; the libraries are impo
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -233,7 +234,26 @@ def _print_sources(answer: Answer) -> None:
     for cite in answer.citations:
         matched = " (matched: the answer did not cite it)" if cite.attributed else ""
         support = f" support {cite.support:.2f}" if cite.support is not None else ""
-        typer.echo(f"  [{cite.n}] {cite.source}{matched}{support}: " + " ".join(cite.text.split())[:160])
+        typer.echo(f"  [{cite.n}] {cite.source}{matched}{support}: " + cited_excerpt(cite.text, cite.n, answer.text))
+
+
+def cited_excerpt(passage: str, n: int, answer: str, width: int = 160) -> str:
+    """`width` characters of the passage from where the answer's text cited as [n] starts in it (an extractive
+    sentence is the passage's own words), so the line shows what backs the answer, not the chunk's first words
+    (often the end of an earlier section); the passage's start when the cited text is not found in it."""
+    flat = " ".join(passage.split())
+    parts = re.split(r"\[(\d+)\]", answer)
+    for before, marker in zip(parts[0::2], parts[1::2], strict=False):
+        cited = " ".join(before.split()) if int(marker) == n else ""
+        # from each sentence or clause start: the cited text may follow a lead-in ("From a Chinese passage of F: ")
+        for start in [0, *(m.end() for m in re.finditer(r"[:：。.!?！？]\s*", cited))]:
+            probe = cited[start : start + 24].strip()
+            at = flat.find(probe) if len(probe) >= 8 else -1
+            if at > 0:
+                return "…" + flat[at : at + width]
+            if at == 0:
+                return flat[:width]
+    return flat[:width]
 
 
 def _read_line() -> str | None:

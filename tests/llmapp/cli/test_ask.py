@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from llmapp.cli import app
+from llmapp.cli.ask_cmd import cited_excerpt
 from tests.support.retrieval_fixtures import build_kb
 
 
@@ -59,3 +60,16 @@ def test_models_list_json() -> None:
     result = CliRunner().invoke(app, ["models", "list", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)[0]["name"] == "smollm2"
+
+
+def test_a_sources_line_shows_the_passage_where_the_cited_answer_starts() -> None:
+    passage = ("CLIP的模型和代码,鼓励研究者进一步探索。 ControlNet是什么 ControlNet是一种模型。 LoRA是什么 "
+               "LoRA的核心思想是通过引入低秩矩阵来近似模型中的大矩阵变化。")
+    answer = "LoRA的核心思想是通过引入低秩矩阵来近似模型中的大矩阵变化。 [1]"
+    assert cited_excerpt(passage, 1, answer) == "…LoRA的核心思想是通过引入低秩矩阵来近似模型中的大矩阵变化。"
+    assert cited_excerpt(passage, 1, answer, width=10) == "…LoRA的核心思想是"
+    lead_in = "From a Chinese passage of zh.txt: ControlNet是一种模型。 [1]"  # an answer in another language
+    assert cited_excerpt(passage, 1, lead_in, width=16) == "…ControlNet是一种模型。"
+    assert cited_excerpt(passage, 2, answer) == passage  # [2] is not cited: the passage's start
+    generated = "LoRA adds small low-rank matrices to a frozen model [1]."  # not the passage's words
+    assert cited_excerpt(passage, 1, generated, width=12) == passage[:12]
