@@ -208,8 +208,10 @@ def _show_verified(final: Answer, draft: str) -> None:
     sys.stdout.write("\n")
     if final.text.strip() != draft.strip():
         dropped = sum(s.status == "dropped" for s in final.sentences)
-        typer.secho(f"-- verified answer (grounding: {final.grounding}; {dropped} sentence(s) of the draft left "
-                    "out: unsupported, or not answering the question):", dim=True)
+        # nothing dropped: the text changed otherwise (its source language named, a citation moved)
+        why = (f"; {dropped} sentence(s) of the draft left out: unsupported, or not answering the question"
+               if dropped else "")
+        typer.secho(f"-- verified answer (grounding: {final.grounding}{why}):", dim=True)
         sys.stdout.write(final.text + "\n")
 
 

@@ -73,3 +73,20 @@ def test_a_sources_line_shows_the_passage_where_the_cited_answer_starts() -> Non
     assert cited_excerpt(passage, 2, answer) == passage  # [2] is not cited: the passage's start
     generated = "LoRA adds small low-rank matrices to a frozen model [1]."  # not the passage's words
     assert cited_excerpt(passage, 1, generated, width=12) == passage[:12]
+
+
+def test_the_verified_line_counts_left_out_sentences_only_when_some_were(capsys: pytest.CaptureFixture[str]) -> None:
+    from llmapp.chains import Answer
+    from llmapp.chains.grounding import CheckedSentence
+    from llmapp.cli.ask_cmd import _show_verified
+
+    text = "GPT-3 has 175 billion parameters. [1]"
+    named = Answer("q", "From a Chinese passage of zh.txt: " + text, True, "en", grounding="extractive",
+                   sentences=[CheckedSentence("GPT-3 has 175 billion parameters.", 1, "cited", None)])
+    _show_verified(named, text)
+    assert "-- verified answer (grounding: extractive):" in capsys.readouterr().out
+    dropped = Answer("q", text, True, "en", grounding="generated",
+                     sentences=[CheckedSentence("It was made in 2015.", None, "dropped", None),
+                                CheckedSentence("GPT-3 has 175 billion parameters.", 1, "cited", None)])
+    _show_verified(dropped, "It was made in 2015. " + text)
+    assert "(grounding: generated; 1 sentence(s) of the draft left out" in capsys.readouterr().out
