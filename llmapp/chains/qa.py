@@ -40,7 +40,9 @@ from llmapp.prompts import PromptLibrary, PromptTemplate
 # 0.7 cost the extractive backend citation hits
 DEFAULT_RELATIVE_SCORE = 0.5
 # Answers are one paragraph: a blank line means a small model has started to wander or repeat.
-QA_OPTIONS = GenerationOptions(max_tokens=256, stop=("\n\n",), repetition_penalty=1.1)
+# stops: one paragraph; and a passage delimiter, which a small model that has run out of answer copies from the
+# prompt (SmolLM2 in `make demo`: "...ingested by the GPU.\n</passage>\n<passage n="4">\n## 常见问题")
+QA_OPTIONS = GenerationOptions(max_tokens=256, stop=("\n\n", "</passage>", "<passage "), repetition_penalty=1.1)
 # A draft this close to max_tokens (the count is the generator's own, or an estimate) was cut off.
 CUT_OFF_SHARE = 0.95
 

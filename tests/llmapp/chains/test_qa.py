@@ -131,3 +131,11 @@ def test_passages_far_below_the_best_one_are_not_shown() -> None:
     assert '<passage n="3">\n## 增量更新' in fake.calls[1].messages[-1]["content"]
     with pytest.raises(ConfigError, match="share of the best hit"):
         QAChain(FixedRetriever(scored), fake, min_relative_score=1.5)
+
+
+def test_the_draft_ends_where_a_small_model_starts_copying_the_prompts_passages(hits: list[Hit]) -> None:
+    reply = 'Every default model runs on a CPU [1].\n</passage>\n<passage n="4">\n## 常见问题'
+    answer = QAChain(FixedRetriever(hits), FakeGenerator(replies=[reply])).invoke("Does llmapp need a GPU?")
+    assert answer.text == "Every default model runs on a CPU [1]."
+    streamed = QAChain(FixedRetriever(hits), FakeGenerator(replies=[reply])).stream("Does llmapp need a GPU?")
+    assert "passage" not in "".join(part.delta for part in streamed if not part.final)  # the draft the CLI shows
