@@ -24,13 +24,12 @@ Kind = Literal["sentence", "title", "keyphrase", "generated", "user"]
 _LIMITS: dict[Language, tuple[int, int]] = {"en": (4, 40), "zh": (6, 80)}
 _KEYWORDS = 6
 _WORD = re.compile(r"\w+", re.UNICODE)
-# words of a question template that say nothing about a passage (a generated question needs one other word)
-_TEMPLATE_WORDS = frozenset({"what", "which", "when", "where", "does", "this", "that", "these", "those", "there",
-                             "about", "answer", "question", "passage", "text", "following", "main", "topic",
+# terms of a question template that say nothing about a passage (a generated question needs one other term)
+_TEMPLATE_WORDS = frozenset({"these", "those", "there", "about", "answer", "question", "passage", "text",
+                             "following", "main", "topic",
                              "purpose", "study", "studies", "finding", "findings", "result", "results", "paper",
                              "article", "research", "significance",
-                             "什么", "问题", "答案", "段落", "文章", "内容", "主要", "这段", "哪些", "怎么", "如何",
-                             "为什么"})
+                             "问题", "答案", "段落", "文章", "内容", "主要", "这段"})
 log = logging.getLogger(__name__)
 
 
@@ -148,17 +147,11 @@ def generated_queries(passages: Sequence[Passage], ask: Ask) -> list[PseudoQuery
 
 
 def names_passage(question: str, passage: Passage) -> bool:
-    """Whether the question shares a content word with the passage: an English word of 4+ letters other than
-    question boilerplate, or a Chinese word of 2+ characters from the passage's BM25 tokens (its pairs of
-    characters when it has no tokens)."""
-    text = passage.text.lower()
-    words = {w for w in _WORD.findall(question.lower()) if len(w) >= 4 and w.isascii() and w not in _TEMPLATE_WORDS}
-    if any(re.search(rf"\b{re.escape(word)}", text) for word in words):
-        return True
-    chinese = {t for t in passage.tokens if len(t) >= 2 and not t.isascii()}
-    if not chinese:
-        chinese = {run[i : i + 2] for run in re.findall(r"[\u4e00-\u9fff]+", text) for i in range(len(run) - 1)}
-    return any(token in question for token in chinese - _TEMPLATE_WORDS)
+    """Whether the question shares a content term with the passage (the extractive answerer's terms: English words
+    but stopwords, Chinese character bigrams), question words and question boilerplate aside."""
+    from llmapp.generate.extractive import question_terms, terms
+
+    return bool((question_terms(question) - _TEMPLATE_WORDS) & set(terms(passage.text)))
 
 
 def generator_ask(generator: Any, prompts: Any, max_tokens: int = 48) -> Ask:
