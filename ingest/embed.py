@@ -202,9 +202,13 @@ class SentenceTransformerEmbedder(Embedder):
             with quiet_loading():  # no "Loading weights" bar on every search (llmcommon.quiet)
                 model = self._load_model()
             cast_linear_layers(model, autocast_dtype(self.precision, model.device.type))
-            self._model = model
+            self._model = model  # set first: int8 measures its ranges through `embed`, which loads the model
             if uses_int8(self.precision, model.device.type):
-                self._quantize(model)
+                try:
+                    self._quantize(model)
+                except BaseException:
+                    self._model = None  # never left half-quantised: the next call loads and quantises again
+                    raise
         return self._model
 
     def _load_model(self) -> Any:

@@ -113,3 +113,17 @@ def test_e5_small_in_int8_keeps_its_vectors_and_rankings(tmp_path: Path, monkeyp
     assert np.abs(scores8 - scores32).max() < 0.01  # near-ties far down a ranking may swap, nothing more
     assert list(scores8.argmax(1)) == list(scores32.argmax(1))
     assert scores8[0].argmax() == 0 and scores8[2].argmax() == 1
+
+
+def test_a_failed_quantisation_leaves_no_float32_model_behind(tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def out_of_memory(*args: object) -> None:
+        raise MemoryError("measuring the ranges")
+
+    embedder = SentenceTransformerEmbedder(tiny, precision="int8")
+    with monkeypatch.context() as patch:
+        patch.setattr(int8_module, "calibration_maxima", out_of_memory)
+        with pytest.raises(MemoryError):
+            embedder.embed(TEXTS)
+    assert embedder._model is None  # a server reusing this embedder must not embed in float32 as "int8"
+    expected = SentenceTransformerEmbedder(tiny, precision="int8").embed(TEXTS)
+    np.testing.assert_array_equal(embedder.embed(TEXTS), expected)
