@@ -44,8 +44,8 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(default=32, ge=1, le=4096, description="Texts per embedding batch.")
     embed_precision: Literal["auto", "float32", "bfloat16", "float16", "int8"] = Field(
         default="auto",
-        description="Embedding forward pass: auto = bfloat16 on a CPU where it is measured faster than float32 "
-        "(AMX), else int8 on a CPU with VNNI, float16 on CUDA, else float32. bfloat16 vectors agree with "
+        description="Embedding forward pass: auto = on a CPU bfloat16 with AMX, else int8 with VNNI, else "
+        "bfloat16 where it is measured faster than float32, else float32; float16 on CUDA. bfloat16 vectors agree with "
         "float32 ones to cosine >= 0.9999, int8 ones to >= 0.995 (docs/ingest.md).",
     )
     ann_threshold: int = Field(

@@ -39,10 +39,10 @@ def ingest(
     = 1_000_000,
     max_file_bytes: Annotated[int, typer.Option(help="Files larger than this are refused.")] = 512 * 2**20,
     device: Annotated[str | None, typer.Option(help="torch device for embedding [default: cuda if present].")] = None,
-    precision: Annotated[str | None, typer.Option(help="Embedding arithmetic: auto (bfloat16 where a quick probe "
-                                                  "measures it faster than float32, e.g. CPUs with AMX; else "
-                                                  "int8 on CPUs with VNNI; float16 on CUDA), float32, bfloat16, "
-                                                  "float16, int8 [default: auto].")] = None,
+    precision: Annotated[str | None, typer.Option(help="Embedding arithmetic: auto (on a CPU: bfloat16 with AMX, "
+                                                  "else int8 with VNNI, else bfloat16 where a quick probe "
+                                                  "measures it faster than float32, else float32; float16 on "
+                                                  "CUDA), float32, bfloat16, float16, int8 [default: auto].")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     engine: Annotated[str, typer.Option(help="Where chunks are embedded: 'local' (this process) or 'ray' (Ray "
                                              "Data actors, one per CPU; the knowledge base is still written "
