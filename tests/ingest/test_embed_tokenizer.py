@@ -41,8 +41,7 @@ def encoder(request: pytest.FixtureRequest, tiny_encoder: Path, tmp_path: Path) 
 
 
 def test_the_chunkers_tokenizer_loaded_first_is_the_one_the_model_uses(encoder: Path) -> None:
-    tiny_encoder = encoder
-    embedder = SentenceTransformerEmbedder(tiny_encoder)
+    embedder = SentenceTransformerEmbedder(encoder)
     chunker_tokenizer = embedder.tokenizer  # an ingest chunks before it embeds
     vectors = embedder.embed(TEXTS)
     held = model_tokenizers(embedder)
@@ -50,11 +49,11 @@ def test_the_chunkers_tokenizer_loaded_first_is_the_one_the_model_uses(encoder: 
     assert embedder.tokenizer is chunker_tokenizer
     assert chunker_tokenizer.model_max_length == embedder._model.max_seq_length == 128
 
-    model_first = SentenceTransformerEmbedder(tiny_encoder)
+    model_first = SentenceTransformerEmbedder(encoder)
     model_first._load()  # the model before anything asked for the tokenizer: the embedder adopts the model's
     assert model_first._tokenizer is not None
     assert all(tokenizer is model_first.tokenizer for tokenizer in model_tokenizers(model_first))
     first_vectors = model_first.embed(TEXTS)
     np.testing.assert_allclose(vectors, first_vectors, atol=1e-6)
     # the session's tiny encoder has no sentence_bert_config.json; the copy's makes it SentenceTransformer's
-    assert isinstance(embedder._model, PlainSentenceModel) != (tiny_encoder / "sentence_bert_config.json").exists()
+    assert isinstance(embedder._model, PlainSentenceModel) != (encoder / "sentence_bert_config.json").exists()
